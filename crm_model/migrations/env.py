@@ -1,0 +1,16 @@
+"""Alembic environment: runs on the connection handed over by crm_model.db.upgrade_schema."""
+
+from alembic import context
+
+from crm_model.base import Base
+import crm_model.models  # noqa: F401  (completes Base.metadata)
+
+connection = context.config.attributes.get("connection")
+if connection is None:  # pragma: no cover - only via `alembic` CLI with a URL
+    from sqlalchemy import create_engine
+
+    connection = create_engine(context.config.get_main_option("sqlalchemy.url")).connect()
+
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

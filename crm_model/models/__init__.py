@@ -1,0 +1,20 @@
+"""All ORM models; importing this package completes ``Base.metadata``.
+
+Layer: crm_model (private: other packages use crm_model.services and records).
+"""
+
+from crm_model.models.activities import Activity, Participant
+from crm_model.models.changes import CalendarChange, InitialWindowEntry
+from crm_model.models.parties import Contact, Lead
+from crm_model.models.users import AppPassword, User
+
+__all__ = [
+    "Activity",
+    "AppPassword",
+    "CalendarChange",
+    "Contact",
+    "InitialWindowEntry",
+    "Lead",
+    "Participant",
+    "User",
+]

@@ -1,0 +1,90 @@
+"""Activities (meetings, calls) and their participants.
+
+Layer: crm_model.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm_model.base import Base, UtcDateTime
+from crm_model.models.parties import Contact, Lead
+from crm_model.models.users import User
+
+# Columns whose change alters what a calendar shows: the change-tracking
+# triggers fire on exactly these (change_pos itself is excluded, so the
+# trigger writing it does not fire again).
+TRACKED_COLUMNS = (
+    "owner_id", "type", "title", "starts_at", "ends_at", "all_day", "tzid", "floating",
+    "location", "description", "private", "reminder_minutes", "client_extras", "uid", "href",
+)
+
+
+class Activity(Base):
+    """A CRM activity, shown as one VEVENT on its owner's calendar."""
+
+    __tablename__ = "activities"
+    __table_args__ = (
+        Index("ix_activities_owner_start", "owner_id", "starts_at"),
+        Index("ix_activities_owner_change", "owner_id", "change_pos"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    type: Mapped[str] = mapped_column(String(32), default="meeting")
+    title: Mapped[str] = mapped_column(String(500), default="")
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    all_day: Mapped[bool] = mapped_column(default=False)
+    tzid: Mapped[str | None] = mapped_column(String(64))
+    floating: Mapped[bool] = mapped_column(default=False)
+    location: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    private: Mapped[bool] = mapped_column(default=False)
+    reminder_minutes: Mapped[int | None]
+    source: Mapped[str] = mapped_column(String(16), default="crm")
+    uid: Mapped[str] = mapped_column(String(255), unique=True)
+    href: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # What a client sent that the CRM does not model, kept for faithful round trips.
+    client_extras: Mapped[str | None] = mapped_column(Text)
+    # Position (in the owner's change sequence) of the last change; set by triggers.
+    change_pos: Mapped[int] = mapped_column(default=0)
+
+    owner: Mapped[User] = relationship()
+    participants: Mapped[list[Participant]] = relationship(
+        back_populates="activity",
+        cascade="all, delete-orphan",
+        order_by="Participant.position",
+        passive_deletes=True,
+    )
+
+    def __repr__(self) -> str:
+        return f"Activity(id={self.id!r}, owner_id={self.owner_id!r}, title={self.title!r})"
+
+
+class Participant(Base):
+    """One participant: a contact, a lead, or a bare e-mail address."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_id: Mapped[str] = mapped_column(
+        ForeignKey("activities.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(default=0)
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    lead_id: Mapped[str | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(200))
+
+    activity: Mapped[Activity] = relationship(back_populates="participants")
+    contact: Mapped[Contact | None] = relationship(lazy="joined")
+    lead: Mapped[Lead | None] = relationship(lazy="joined")
+
+    def __repr__(self) -> str:
+        return f"Participant(activity_id={self.activity_id!r}, email={self.email!r})"

@@ -1,0 +1,139 @@
+"""Plain frozen data classes that cross the crm_model boundary.
+
+ORM objects never leave crm_model: services build these records inside the
+caller's transaction, so callers (the storage plugin, the CLI) never trigger
+lazy loads or hold session-bound objects across threads.
+
+Layer: crm_model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+TWO_WAY = "two-way"
+READ_ONLY = "read-only"
+SYNC_TYPES = (TWO_WAY, READ_ONLY)
+DEFAULT_SYNCED_TYPES = ("meeting", "call")
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A CRM user and their CalDAV state."""
+
+    id: int
+    email: str
+    name: str
+    timezone: str
+    enabled: bool
+    enabled_at: datetime | None
+    sync_type: str
+    synced_types: tuple[str, ...]
+    sync_pos: int
+    window_pos: int
+    credentials_version: int
+    calendar_props: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def read_only(self) -> bool:
+        """True when the calendar is CRM-to-calendar only (SPEC 3.9)."""
+        return self.sync_type == READ_ONLY
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantRecord:
+    """A participant as the calendar shows it: the address and the name when known."""
+
+    email: str
+    name: str | None
+    kind: str  # "contact", "lead" or "email"
+    ref_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRecord:
+    """One CRM activity, as everything outside crm_model sees it."""
+
+    id: str
+    uid: str
+    href: str
+    owner_id: int
+    owner_email: str
+    owner_name: str
+    owner_timezone: str
+    type: str
+    title: str
+    starts_at: datetime  # tz-aware UTC; for all-day activities midnight UTC of the first day
+    ends_at: datetime
+    all_day: bool
+    tzid: str | None
+    floating: bool
+    location: str | None
+    description: str | None
+    private: bool
+    reminder_minutes: int | None
+    participants: tuple[ParticipantRecord, ...]
+    source: str
+    created_at: datetime
+    updated_at: datetime
+    change_pos: int
+    client_extras: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttendeeDraft:
+    """An attendee address sent by a client, before matching to contacts and leads."""
+
+    email: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityDraft:
+    """What a client sent for one event, reduced to what the CRM models."""
+
+    uid: str
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    all_day: bool
+    tzid: str | None = None
+    floating: bool = False
+    location: str | None = None
+    description: str | None = None
+    private: bool = False
+    reminder_minutes: int | None = None
+    attendees: tuple[AttendeeDraft, ...] = ()
+    client_extras: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """Hrefs changed (or deleted) since a sync position, and the new position."""
+
+    position: int
+    hrefs: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPolicy:
+    """Server-wide initial window settings (SPEC 3.2 and 5)."""
+
+    months_back: int = 1
+    end_at_enable: bool = False
+    cap: int = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class CalDavStatus:
+    """What `caldav status` shows for one user."""
+
+    email: str
+    enabled: bool
+    enabled_at: datetime | None
+    sync_type: str
+    synced_types: tuple[str, ...]
+    initial_set_size: int
+    offered: int
+    last_sync_at: datetime | None

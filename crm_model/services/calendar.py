@@ -1,0 +1,215 @@
+"""What a user's calendar offers, and the edits clients make to it.
+
+Every query is bounded by its answer: membership (SPEC 3.1, 3.2, 3.9) is one
+SQL condition, time ranges and hrefs are pushed into the query, and changes
+since a sync position come from the change log.
+
+Layer: crm_model.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from crm_model.errors import ConflictError, NotFoundError, ReadOnlyCalendarError, StaleRevisionError
+from crm_model.models import Activity, CalendarChange, InitialWindowEntry, User
+from crm_model.records import ActivityDraft, ActivityRecord, ChangeSet, UserRecord
+from crm_model.services.mapping import activity_record, user_record
+from crm_model.services.participants import merge_client_attendees
+
+SOURCE_CRM = "crm"
+SOURCE_CALDAV = "caldav"
+_CHUNK = 500  # hrefs per IN (...) list; keeps statements small on both databases
+_DRAFT_FIELDS = (
+    "title", "starts_at", "ends_at", "all_day", "tzid", "floating", "location",
+    "description", "private", "reminder_minutes",
+)
+
+
+def offered_condition(user: UserRecord) -> ColumnElement[bool]:
+    """SQL condition: the activity is on ``user``'s calendar.
+
+    Owned by the user, of a synced type, and either in the initial window fixed
+    at T, changed after T (change position above window_pos), or made by a client.
+    """
+    in_window = select(InitialWindowEntry.activity_id).where(InitialWindowEntry.user_id == user.id)
+    return and_(
+        Activity.owner_id == user.id,
+        Activity.type.in_(user.synced_types),
+        or_(
+            Activity.change_pos > user.window_pos,
+            Activity.source == SOURCE_CALDAV,
+            Activity.id.in_(in_window),
+        ),
+    )
+
+
+def get_calendar_user(session: Session, *, email: str) -> UserRecord | None:
+    """The enabled user whose calendar this is, read fresh (positions, settings)."""
+    user = session.scalars(select(User).where(User.email == email.lower())).one_or_none()
+    return user_record(user) if user is not None and user.caldav_enabled else None
+
+
+def lock_calendar(session: Session, *, user_id: int) -> None:
+    """Serialise writers of one calendar (phone and laptop PUTting at once).
+
+    PostgreSQL: the user's row lock; SQLite writers are already serialised by BEGIN IMMEDIATE.
+    """
+    session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
+def list_offered_hrefs(session: Session, *, user: UserRecord) -> list[str]:
+    """Hrefs of everything on the calendar (an initial sync-collection)."""
+    return list(session.scalars(select(Activity.href).where(offered_condition(user))))
+
+
+def count_offered(session: Session, *, user: UserRecord) -> int:
+    """How many activities the calendar offers."""
+    return int(session.scalar(select(func.count()).where(offered_condition(user))) or 0)
+
+
+def _load(session: Session, condition: ColumnElement[bool]) -> list[ActivityRecord]:
+    rows = session.scalars(
+        select(Activity)
+        .where(condition)
+        .options(selectinload(Activity.participants))
+        .order_by(Activity.starts_at, Activity.id)
+    )
+    return [activity_record(row) for row in rows]
+
+
+def get_offered_by_hrefs(
+    session: Session, *, user: UserRecord, hrefs: Iterable[str]
+) -> list[ActivityRecord]:
+    """The offered activities among ``hrefs`` (a multiget); unknown hrefs are left out."""
+    wanted = list(dict.fromkeys(hrefs))
+    records: list[ActivityRecord] = []
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start:start + _CHUNK]
+        records += _load(session, and_(offered_condition(user), Activity.href.in_(chunk)))
+    return records
+
+
+def list_offered_between(
+    session: Session, *, user: UserRecord, start: datetime | None, end: datetime | None
+) -> list[ActivityRecord]:
+    """Offered activities overlapping [start, end) (a calendar-query time-range)."""
+    condition = offered_condition(user)
+    if end is not None:
+        condition = and_(condition, Activity.starts_at < end)
+    if start is not None:
+        # zero-length events at ``start`` overlap too (RFC 4791 9.9)
+        condition = and_(condition, or_(Activity.ends_at > start, Activity.starts_at >= start))
+    return _load(session, condition)
+
+
+def changes_since(session: Session, *, user: UserRecord, position: int) -> ChangeSet:
+    """Hrefs changed or deleted after ``position``; cost follows the number of changes."""
+    rows = session.scalars(
+        select(CalendarChange.href)
+        .where(CalendarChange.user_id == user.id, CalendarChange.pos > position)
+        .order_by(CalendarChange.pos)
+    )
+    return ChangeSet(position=user.sync_pos, hrefs=tuple(dict.fromkeys(rows)))
+
+
+def uid_taken(session: Session, *, uid: str) -> bool:
+    """True when any activity already uses ``uid`` (UIDs are unique across calendars)."""
+    return session.scalar(select(Activity.id).where(Activity.uid == uid).limit(1)) is not None
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """What the client believed about the stored version (If-Match / If-None-Match).
+
+    Checked again after the calendar lock is taken, so that of two concurrent
+    writers from two server processes the second one fails instead of silently
+    overwriting the first (SPEC 6).
+    """
+
+    absent: bool = False
+    change_pos: int | None = None
+
+    def check(self, activity: Activity | None) -> None:
+        """Raise StaleRevisionError when the stored version is not the expected one."""
+        if self.absent and activity is not None:
+            raise StaleRevisionError("the event already exists")
+        if self.change_pos is not None and (activity is None or activity.change_pos != self.change_pos):
+            raise StaleRevisionError("the event changed since the client read it")
+
+
+def apply_calendar_edit(
+    session: Session,
+    *,
+    user: UserRecord,
+    href: str,
+    draft: ActivityDraft,
+    now: datetime,
+    precondition: Precondition = Precondition(),
+) -> tuple[ActivityRecord, ActivityRecord | None]:
+    """Create or update the activity at ``href`` from a client's event.
+
+    Returns the stored record and the record it replaced. A PUT that changes
+    nothing the CRM models (an alarm acknowledged) keeps ``updated_at``.
+    """
+    if user.read_only:
+        raise ReadOnlyCalendarError("this calendar is CRM-to-calendar only")
+    lock_calendar(session, user_id=user.id)
+    activity = session.scalars(
+        select(Activity).where(Activity.href == href).options(selectinload(Activity.participants))
+    ).one_or_none()
+    if activity is not None and activity.owner_id != user.id:
+        raise ConflictError(f"{href} belongs to another calendar")
+    precondition.check(activity)
+    old = activity_record(activity) if activity is not None else None
+    if activity is None:
+        if uid_taken(session, uid=draft.uid):
+            raise ConflictError(f"UID {draft.uid} is already used by another event")
+        activity = _new_client_activity(user, href=href, uid=draft.uid, now=now)
+        session.add(activity)
+    elif activity.uid != draft.uid:
+        raise ConflictError("an event cannot change its UID")
+    changed = old is None
+    for name in _DRAFT_FIELDS:
+        if getattr(activity, name) != getattr(draft, name):
+            setattr(activity, name, getattr(draft, name))
+            changed = True
+    activity.client_extras = draft.client_extras
+    count_before = len(activity.participants)
+    merge_client_attendees(session, activity, draft.attendees, organizer=user.email)
+    if changed or len(activity.participants) != count_before:
+        activity.updated_at = now
+    session.flush()
+    session.refresh(activity, ["change_pos"])  # written by the tracking trigger
+    return activity_record(activity), old
+
+
+def _new_client_activity(user: UserRecord, *, href: str, uid: str, now: datetime) -> Activity:
+    kind = "meeting" if "meeting" in user.synced_types else user.synced_types[0]
+    return Activity(
+        id=f"cal-{uuid.uuid4().hex[:16]}", owner_id=user.id, type=kind, source=SOURCE_CALDAV,
+        uid=uid, href=href, created_at=now, updated_at=now, participants=[],
+    )
+
+
+def delete_from_calendar(
+    session: Session, *, user: UserRecord, href: str, precondition: Precondition = Precondition()
+) -> None:
+    """Delete the activity a client deleted; raises NotFoundError when it is not offered."""
+    if user.read_only:
+        raise ReadOnlyCalendarError("this calendar is CRM-to-calendar only")
+    lock_calendar(session, user_id=user.id)
+    activity = session.scalars(
+        select(Activity).where(offered_condition(user), Activity.href == href)
+    ).one_or_none()
+    if activity is None:
+        raise NotFoundError(href)
+    precondition.check(activity)
+    session.delete(activity)
+    session.flush()

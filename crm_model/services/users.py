@@ -1,0 +1,177 @@
+"""Users, logins, app passwords and CalDAV enablement.
+
+Layer: crm_model (plus libpass for password hashing).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime
+from typing import Mapping
+
+from passlib.hash import pbkdf2_sha256
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crm_model.errors import InvalidDataError, NotFoundError
+from crm_model.models import AppPassword, InitialWindowEntry, User
+from crm_model.records import SYNC_TYPES, CalDavStatus, UserRecord, WindowPolicy
+from crm_model.services.mapping import split_types, user_record
+from crm_model.services.window import fix_initial_window
+
+# pbkdf2-sha256 is pure Python + hashlib (no compiled dependency) and slow on
+# purpose; the server caches successful logins, so only the first request pays it.
+_HASHER = pbkdf2_sha256.using(rounds=200_000)
+
+
+def normalize_email(email: str) -> str:
+    """Logins and e-mail matching are case-insensitive (SPEC 2)."""
+    return email.strip().lower()
+
+
+def generate_app_password() -> str:
+    """A random app password: 4 groups of 4 letters and digits, easy to type on a phone."""
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
+
+
+def find_user(session: Session, *, email: str) -> User | None:
+    """The user row for ``email`` (any letter case), or None."""
+    return session.scalars(select(User).where(User.email == normalize_email(email))).one_or_none()
+
+
+def get_user(session: Session, *, email: str) -> User:
+    """The user row for ``email``; raises NotFoundError."""
+    user = find_user(session, email=email)
+    if user is None:
+        raise NotFoundError(f"no user with e-mail {email}")
+    return user
+
+
+def get_user_record(session: Session, *, email: str) -> UserRecord:
+    """The boundary record of the user ``email``; raises NotFoundError."""
+    return user_record(get_user(session, email=email))
+
+
+def verify_login(session: Session, *, login: str, password: str) -> UserRecord | None:
+    """The user if ``password`` is one of their app passwords and CalDAV is enabled."""
+    user = find_user(session, email=login)
+    if user is None or not user.caldav_enabled:
+        _HASHER.verify(password, _DUMMY_HASH)  # same cost either way: no user-existence oracle
+        return None
+    if any(_HASHER.verify(password, p.password_hash) for p in user.app_passwords):
+        return user_record(user)
+    return None
+
+
+_DUMMY_HASH = _HASHER.hash("not a password")
+
+
+def login_still_valid(session: Session, *, user_id: int, credentials_version: int) -> bool:
+    """Cheap indexed check that a cached login still holds (a disable takes effect at once)."""
+    row = session.execute(
+        select(User.caldav_enabled, User.credentials_version).where(User.id == user_id)
+    ).one_or_none()
+    return bool(row and row[0] and row[1] == credentials_version)
+
+
+def enable_caldav(
+    session: Session, *, email: str, password: str | None, now: datetime, policy: WindowPolicy
+) -> tuple[UserRecord, str]:
+    """Enable CalDAV at time ``now`` (T): new app password, new initial window."""
+    user = get_user(session, email=email)
+    password = password or generate_app_password()
+    user.app_passwords.clear()
+    user.app_passwords.append(AppPassword(password_hash=_HASHER.hash(password), created_at=now))
+    user.caldav_enabled = True
+    user.caldav_enabled_at = now
+    user.credentials_version += 1
+    fix_initial_window(session, user, now=now, policy=policy)
+    session.flush()
+    return user_record(user), password
+
+
+def disable_caldav(session: Session, *, email: str) -> UserRecord:
+    """Disable CalDAV: logins fail from this commit on (cached ones included)."""
+    user = get_user(session, email=email)
+    user.caldav_enabled = False
+    user.credentials_version += 1
+    user.app_passwords.clear()
+    session.flush()
+    return user_record(user)
+
+
+def update_sync_settings(
+    session: Session,
+    *,
+    email: str,
+    sync_type: str | None = None,
+    synced_types: tuple[str, ...] | None = None,
+    now: datetime,
+    policy: WindowPolicy,
+) -> UserRecord:
+    """Change the sync type and/or synced types (SPEC 3.9); new types start a new window."""
+    user = get_user(session, email=email)
+    apply_sync_settings(user, sync_type=sync_type, synced_types=synced_types)
+    if synced_types is not None and user.caldav_enabled and session.is_modified(user):
+        user.caldav_enabled_at = now
+        fix_initial_window(session, user, now=now, policy=policy)
+    session.flush()
+    return user_record(user)
+
+
+def apply_sync_settings(
+    user: User, *, sync_type: str | None, synced_types: tuple[str, ...] | None, where: str = ""
+) -> None:
+    """Validate and set sync settings on a user row (shared by the CLI and import)."""
+    if sync_type is not None:
+        if sync_type not in SYNC_TYPES:
+            raise InvalidDataError(f"{where}sync_type: must be one of {', '.join(SYNC_TYPES)}")
+        user.sync_type = sync_type
+    if synced_types is not None:
+        cleaned = tuple(dict.fromkeys(t.strip().lower() for t in synced_types if t.strip()))
+        if not cleaned:
+            raise InvalidDataError(f"{where}synced_types: name at least one activity type")
+        user.synced_types = ",".join(cleaned)
+
+
+def set_calendar_props(session: Session, *, user_id: int, props: Mapping[str, str]) -> None:
+    """Store the calendar's dead properties (colour, order) that clients PROPPATCH."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError(f"no user {user_id}")
+    user.calendar_props = json.dumps(dict(sorted(props.items())))
+
+
+def record_sync_seen(session: Session, *, user_id: int, now: datetime) -> None:
+    """Remember when a client last synchronised (shown by `caldav status`)."""
+    user = session.get(User, user_id)
+    if user is not None:
+        user.last_sync_at = now
+
+
+def caldav_status(session: Session, *, email: str) -> CalDavStatus:
+    """What `crm-caldav caldav status` shows for one user."""
+    from crm_model.services.calendar import count_offered
+
+    user = get_user(session, email=email)
+    initial = session.scalar(
+        select(func.count()).select_from(InitialWindowEntry).where(InitialWindowEntry.user_id == user.id)
+    )
+    record = user_record(user)
+    return CalDavStatus(
+        email=user.email,
+        enabled=user.caldav_enabled,
+        enabled_at=user.caldav_enabled_at,
+        sync_type=user.sync_type,
+        synced_types=split_types(user.synced_types),
+        initial_set_size=int(initial or 0),
+        offered=count_offered(session, user=record) if user.caldav_enabled else 0,
+        last_sync_at=user.last_sync_at,
+    )
+
+
+def list_user_emails(session: Session) -> list[str]:
+    """Every user's e-mail, sorted."""
+    return list(session.scalars(select(User.email).order_by(User.email)))

@@ -1,0 +1,1 @@
+"""crm-caldav server: configuration, command line, and the Radicale composition root."""

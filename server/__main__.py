@@ -1,0 +1,5 @@
+"""python -m server == crm-caldav."""
+
+from server.cli import main
+
+main()

@@ -1,0 +1,108 @@
+"""Server settings from environment variables and an optional file with the same names.
+
+The only module that reads the environment. Layer: server.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from crm_model.records import WindowPolicy
+from storage_plugin.rules import RECURRENCE_FIRST_OCCURRENCE, RECURRENCE_REJECT
+
+DEFAULT_DATABASE_URL = "sqlite:///crm-caldav.db"
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every server-wide setting (SPEC 5)."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    initial_cap: int = 2000
+    window_months_back: int = 1
+    window_end: str = "none"
+    recurrence: str = RECURRENCE_REJECT
+    max_event_bytes: int = 1024 * 1024
+    public_url: str | None = None
+    login_cache_seconds: int = 300
+    failed_login_delay: float = 1.0
+    log_level: str = "warning"
+
+    @property
+    def window_policy(self) -> WindowPolicy:
+        """The initial window rules in force."""
+        return WindowPolicy(
+            months_back=self.window_months_back,
+            end_at_enable=self.window_end == "enable-date",
+            cap=self.initial_cap,
+        )
+
+
+def _int(values: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = values.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: not a whole number: {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name}: must be at least {minimum}")
+    return value
+
+
+def _choice(values: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = values.get(name) or default
+    if value not in choices:
+        raise ConfigError(f"{name}: must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def read_config_file(path: str | Path) -> dict[str, str]:
+    """NAME=VALUE lines; '#' starts a comment. Raises ConfigError for a bad line."""
+    values: dict[str, str] = {}
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read configuration file {path}: {error.strerror}") from None
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip().startswith("CRM_CALDAV_"):
+            raise ConfigError(f"{path}:{number}: expected CRM_CALDAV_NAME=value")
+        values[name.strip()] = value.strip().strip('"')
+    return values
+
+
+def load_settings(config_file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the file (if any), overridden by the environment."""
+    values = dict(read_config_file(config_file)) if config_file else {}
+    values.update({k: v for k, v in (environ if environ is not None else os.environ).items()
+                   if k.startswith("CRM_CALDAV_")})
+    try:
+        delay = float(values.get("CRM_CALDAV_FAILED_LOGIN_DELAY", "1.0"))
+    except ValueError:
+        raise ConfigError("CRM_CALDAV_FAILED_LOGIN_DELAY: not a number") from None
+    return Settings(
+        database_url=values.get("CRM_CALDAV_DB") or DEFAULT_DATABASE_URL,
+        initial_cap=_int(values, "CRM_CALDAV_INITIAL_CAP", 2000),
+        window_months_back=_int(values, "CRM_CALDAV_WINDOW_MONTHS_BACK", 1),
+        window_end=_choice(values, "CRM_CALDAV_WINDOW_END", "none", ("none", "enable-date")),
+        recurrence=_choice(values, "CRM_CALDAV_RECURRENCE", RECURRENCE_REJECT,
+                           (RECURRENCE_REJECT, RECURRENCE_FIRST_OCCURRENCE)),
+        max_event_bytes=_int(values, "CRM_CALDAV_MAX_EVENT_BYTES", 1024 * 1024, minimum=1024),
+        public_url=values.get("CRM_CALDAV_PUBLIC_URL") or None,
+        login_cache_seconds=_int(values, "CRM_CALDAV_LOGIN_CACHE_SECONDS", 300),
+        failed_login_delay=delay,
+        log_level=_choice(values, "CRM_CALDAV_LOG_LEVEL", "warning",
+                          ("debug", "info", "warning", "error", "critical")),
+    )

@@ -1,0 +1,83 @@
+"""Raw iCalendar content lines: unfold, split into components, fold again.
+
+Used only to keep, byte for byte, what the CRM does not model (SPEC 3.10).
+vobject (as Radicale uses it) cuts X- values at the first comma and
+re-orders properties, and icalendar re-escapes unknown values, so the lines a
+client sent are carried verbatim instead of through either parser.
+
+Layer: storage_plugin (pure; no I/O).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_FOLD = re.compile(r"\r?\n[ \t]")
+
+
+def unfold(text: str) -> list[str]:
+    """Content lines of ``text`` with RFC 5545 folding removed."""
+    return [line for line in _FOLD.sub("", text).splitlines() if line.strip()]
+
+
+def fold(line: str) -> str:
+    """One content line folded at 75 octets, CRLF-terminated (RFC 5545 3.1)."""
+    data = line.encode("utf-8")
+    if len(data) <= 75:
+        return line + "\r\n"
+    parts, start, limit = [], 0, 75
+    while start < len(data):
+        end = min(start + limit, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:  # never split a UTF-8 sequence
+            end -= 1
+        parts.append(data[start:end].decode("utf-8"))
+        start, limit = end, 74  # continuation lines start with a space
+    return "\r\n ".join(parts) + "\r\n"
+
+
+def property_name(line: str) -> str:
+    """The upper-cased name of a content line (before the first ';' or ':')."""
+    match = re.match(r"[^;:]*", line)
+    return (match.group(0) if match else line).upper()
+
+
+@dataclass
+class Component:
+    """A component with its own property lines and its sub-components."""
+
+    name: str
+    lines: list[str] = field(default_factory=list)
+    children: list[Component] = field(default_factory=list)
+
+    def to_lines(self) -> list[str]:
+        """The component as unfolded content lines, BEGIN and END included."""
+        out = [f"BEGIN:{self.name}", *self.lines]
+        for child in self.children:
+            out.extend(child.to_lines())
+        out.append(f"END:{self.name}")
+        return out
+
+
+def parse_components(text: str) -> list[Component]:
+    """Top-level components of ``text``; raises ValueError on unbalanced BEGIN/END."""
+    roots: list[Component] = []
+    stack: list[Component] = []
+    for line in unfold(text):
+        name = property_name(line)
+        value = line.split(":", 1)[1].strip().upper() if ":" in line else ""
+        if name == "BEGIN":
+            component = Component(value)
+            (stack[-1].children if stack else roots).append(component)
+            stack.append(component)
+        elif name == "END":
+            if not stack or stack[-1].name != value:
+                raise ValueError(f"unbalanced END:{value}")
+            stack.pop()
+        elif stack:
+            stack[-1].lines.append(line)
+        else:
+            raise ValueError("content line outside of any component")
+    if stack:
+        raise ValueError(f"missing END:{stack[-1].name}")
+    return roots

@@ -1,0 +1,119 @@
+"""The Radicale storage plugin: discovery and transactions over the CRM database.
+
+Layer: storage_plugin. Radicale brackets every handler's storage work in
+``acquire_lock``; here that is one database transaction, so several server
+processes can share one database (SPEC 7).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping
+
+from radicale import config as radicale_config
+from radicale import types
+from radicale.storage import BaseCollection, BaseStorage
+from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_model.services import calendar as calendar_service
+from storage_plugin import paths, request_state
+from storage_plugin.collection import (
+    ONE_CALENDAR_MESSAGE,
+    ActivityCalendar,
+    PluginSettings,
+    PrincipalCollection,
+    RootCollection,
+    session,
+)
+from storage_plugin.items import RenderCache
+
+logger = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 5
+
+
+class Storage(BaseStorage):
+    """Radicale storage backed by crm_model; built by the server's composition root."""
+
+    def __init__(
+        self,
+        configuration: radicale_config.Configuration,
+        *,
+        read_sessions: sessionmaker[Session],
+        write_sessions: sessionmaker[Session],
+        settings: PluginSettings | None = None,
+    ) -> None:
+        super().__init__(configuration)
+        self._read_sessions = read_sessions
+        self._write_sessions = write_sessions
+        self._settings = settings or PluginSettings()
+        self._cache = RenderCache(self._settings.render_cache_size)
+
+    @types.contextmanager
+    def acquire_lock(self, mode: str, user: str = "", *args: Any, **kwargs: Any) -> Iterator[None]:
+        """One transaction per lock: commit on success, roll back on any error."""
+        state = request_state.current()
+        factory = self._write_sessions if mode == "w" else self._read_sessions
+        outer = state.session
+        try:
+            with factory.begin() as db:
+                state.session = db
+                try:
+                    yield
+                finally:
+                    state.session = outer
+        except (OperationalError, PoolTimeoutError) as error:
+            _database_unavailable(error)
+            raise
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                _database_unavailable(error)
+            raise
+
+    def discover(
+        self,
+        path: str,
+        depth: str = "0",
+        child_context_manager: Callable[[str, str | None], ContextManager[None]] | None = None,
+        user_groups: set[str] = set(),  # noqa: B006 - Radicale's signature
+    ) -> Iterable[types.CollectionOrItem]:
+        parts = paths.split(path)
+        if not parts:
+            return [RootCollection()]
+        user = calendar_service.get_calendar_user(session(), email=parts[0])
+        if user is None or len(parts) > 3:
+            return []
+        principal = PrincipalCollection(user)
+        calendar = ActivityCalendar(user, self._settings, self._cache)
+        if len(parts) == 1:
+            return [principal, calendar] if depth != "0" else [principal]
+        if parts[1] != paths.CALENDAR_NAME:
+            return []
+        if len(parts) == 2:
+            return [calendar, *calendar.get_all()] if depth != "0" else [calendar]
+        return [item for _, item in calendar.get_multi([parts[2]]) if item is not None]
+
+    def move(self, item: Any, to_collection: BaseCollection, to_href: str) -> None:
+        # Moving an event between calendars is a CRM reassignment, not a client action.
+        request_state.refuse(403, ONE_CALENDAR_MESSAGE)
+        raise PermissionError(ONE_CALENDAR_MESSAGE)
+
+    def create_collection(
+        self, href: str, items: Iterable[Any] | None = None, props: Mapping[str, str] | None = None
+    ) -> Any:
+        request_state.refuse(403, ONE_CALENDAR_MESSAGE)
+        raise ValueError(ONE_CALENDAR_MESSAGE)
+
+    def verify(self) -> bool:
+        return True
+
+
+def _database_unavailable(error: Exception) -> None:
+    """A down, restarting or locked database: 503 + Retry-After, nothing written (SPEC 6)."""
+    logger.error("database unavailable: %s", error.__class__.__name__)
+    state = request_state.current()
+    state.database_unavailable = True
+    request_state.refuse(503, "The CRM database is not reachable right now; try again shortly.")
+    if state.answer is not None:
+        state.answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)

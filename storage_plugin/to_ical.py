@@ -1,0 +1,104 @@
+"""ActivityRecord -> VCALENDAR text: the CRM fields, plus what the client sent that the CRM keeps.
+
+Output depends only on the record, so it can be cached by (id, change_pos).
+Bump RENDER_VERSION whenever the output for the same record changes: it is part of every ETag.
+
+Layer: storage_plugin (pure).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from icalendar.prop import vDuration, vText
+
+from crm_model.records import ActivityRecord, ParticipantRecord
+from storage_plugin.ical_lines import fold
+
+RENDER_VERSION = 1
+PRODID = "-//crm-caldav//CRM activities//EN"
+
+
+def render_vcalendar(record: ActivityRecord) -> str:
+    """The whole calendar object resource for one activity."""
+    extras = json.loads(record.client_extras) if record.client_extras else {}
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN"]
+    lines += extras.get("calendar", [])
+    if record.tzid and not record.all_day:
+        for block in extras.get("timezones", []):
+            lines += block
+    lines += _event_lines(record, extras)
+    lines.append("END:VCALENDAR")
+    return "".join(fold(line) for line in lines)
+
+
+def _event_lines(record: ActivityRecord, extras: dict) -> list[str]:
+    lines = [
+        "BEGIN:VEVENT",
+        f"UID:{record.uid}",
+        f"DTSTAMP:{_utc(record.updated_at)}",
+        _when("DTSTART", record.starts_at, record),
+        _when("DTEND", record.ends_at, record),
+        f"SUMMARY:{_text(record.title)}",
+    ]
+    if record.location:
+        lines.append(f"LOCATION:{_text(record.location)}")
+    if record.description:
+        lines.append(f"DESCRIPTION:{_text(record.description)}")
+    if record.private:
+        lines.append("CLASS:PRIVATE")
+    elif extras.get("class"):
+        lines.append("CLASS:PUBLIC")
+    lines.append(f"ORGANIZER{_cn(record.owner_name)}:mailto:{record.owner_email}")
+    kept_attendees = extras.get("attendees", {})
+    for participant in record.participants:
+        lines.append(kept_attendees.get(participant.email.lower()) or _attendee(participant))
+    lines += extras.get("event", [])
+    if record.reminder_minutes is not None:
+        lines += _alarm_lines(record.reminder_minutes, extras.get("alarm", []))
+    lines.append("END:VEVENT")
+    return lines
+
+
+def _when(name: str, moment: datetime, record: ActivityRecord) -> str:
+    if record.all_day:
+        return f"{name};VALUE=DATE:{moment:%Y%m%d}"
+    if record.floating:
+        local = moment.astimezone(ZoneInfo(record.owner_timezone))
+        return f"{name}:{local:%Y%m%dT%H%M%S}"
+    if record.tzid:
+        local = moment.astimezone(ZoneInfo(record.tzid))
+        return f"{name};TZID={record.tzid}:{local:%Y%m%dT%H%M%S}"
+    return f"{name}:{_utc(moment)}"
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
+
+
+def _text(value: str) -> str:
+    return vText(value).to_ical().decode("utf-8")
+
+
+def _cn(name: str | None) -> str:
+    if not name:
+        return ""
+    clean = name.replace('"', "'")
+    return f';CN="{clean}"' if any(c in clean for c in ',;:') else f";CN={clean}"
+
+
+def _attendee(participant: ParticipantRecord) -> str:
+    return (
+        f"ATTENDEE{_cn(participant.name)};CUTYPE=INDIVIDUAL;ROLE=REQ-PARTICIPANT"
+        f":mailto:{participant.email}"
+    )
+
+
+def _alarm_lines(minutes: int, kept: list[str]) -> list[str]:
+    trigger = vDuration(timedelta(minutes=-minutes)).to_ical().decode("ascii")
+    lines = ["BEGIN:VALARM", "ACTION:DISPLAY", f"TRIGGER:{trigger}"]
+    if not any(line.upper().startswith("DESCRIPTION") for line in kept):
+        lines.append("DESCRIPTION:Reminder")
+    return [*lines, *kept, "END:VALARM"]
