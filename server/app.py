@@ -159,13 +159,15 @@ _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Confli
 _original_propfind_response = radicale_propfind.xml_propfind_response
 
 
-def _propfind_response_with_mailto(base_prefix: str, path: str, item: Any, *args: Any, **kwargs: Any) -> Any:
+def _propfind_response_with_mailto(
+    application: Any, base_prefix: str, path: str, item: Any, *args: Any, **kwargs: Any
+) -> Any:
     """Add mailto:<CRM e-mail> to the principal's calendar-user-address-set.
 
     Apple clients decide "am I the organizer?" by comparing ORGANIZER with this
     set; Radicale puts only the principal's path there (clients/ios-caldav.md 3.4).
     """
-    response = _original_propfind_response(base_prefix, path, item, *args, **kwargs)
+    response = _original_propfind_response(application, base_prefix, path, item, *args, **kwargs)
     if isinstance(item, PrincipalCollection):
         tag = "{urn:ietf:params:xml:ns:caldav}calendar-user-address-set"
         for element in response.iter(tag):

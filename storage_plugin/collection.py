@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import formatdate
-from typing import Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 from radicale.item import Item
 from radicale.item import filter as radicale_filter
@@ -97,10 +97,14 @@ class PrincipalCollection(RootCollection):
 class ActivityCalendar(BaseCollection):
     """"/<login>/crm/": one user's CRM activities as a CalDAV calendar."""
 
-    def __init__(self, user: UserRecord, settings: PluginSettings, cache: RenderCache) -> None:
+    def __init__(
+        self, user: UserRecord, settings: PluginSettings, cache: RenderCache,
+        on_sync: Callable[[int], None] = lambda user_id: None,
+    ) -> None:
         self.user = user
         self._settings = settings
         self._cache = cache
+        self._on_sync = on_sync
 
     @property
     def path(self) -> str:
@@ -134,19 +138,29 @@ class ActivityCalendar(BaseCollection):
         return ActivityItem(record, self, self._cache)
 
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
+        """The current token and the hrefs changed since ``old_token`` (all when empty).
+
+        Radicale also calls this outside the storage lock, only for the token
+        (PROPFIND sync-token), so the hrefs are read lazily, when a REPORT
+        iterates them inside the lock.
+        """
         token = f"{SYNC_TOKEN_PREFIX}{self.user.window_pos}-{self.user.sync_pos}"
-        db = session()
-        user_service.record_sync_seen(db, user_id=self.user.id, now=datetime.now(timezone.utc))
         if not old_token:
-            return token, calendar_service.list_offered_hrefs(db, user=self.user)
+            return token, self._lazily(lambda db: calendar_service.list_offered_hrefs(db, user=self.user))
         match = _TOKEN.match(old_token)
         # RFC 6578 3.2, DAV:valid-sync-token: a token of another window (re-enable,
         # new synced types) or not issued here must fail; Radicale maps ValueError
         # to 403 valid-sync-token and the client starts a full sync.
         if not match or int(match[1]) != self.user.window_pos or int(match[2]) > self.user.sync_pos:
             raise ValueError(f"sync token {old_token!r} is not valid for this calendar")
-        changes = calendar_service.changes_since(db, user=self.user, position=int(match[2]))
-        return token, changes.hrefs
+        position = int(match[2])
+        return token, self._lazily(
+            lambda db: calendar_service.changes_since(db, user=self.user, position=position).hrefs
+        )
+
+    def _lazily(self, fetch: Callable[[Session], Iterable[str]]) -> Iterator[str]:
+        self._on_sync(self.user.id)
+        yield from fetch(session())
 
     def get_multi(self, hrefs: Iterable[str]) -> Iterator[tuple[str, Item | None]]:
         wanted = list(hrefs)

@@ -8,7 +8,9 @@ processes can share one database (SPEC 7).
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping
 
 from radicale import config as radicale_config
@@ -18,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTim
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_model.services import calendar as calendar_service
+from crm_model.services import users as user_service
 from storage_plugin import paths, request_state
 from storage_plugin.collection import (
     ONE_CALENDAR_MESSAGE,
@@ -31,6 +34,7 @@ from storage_plugin.items import RenderCache
 
 logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
+SYNC_SEEN_INTERVAL = 60.0
 
 
 class Storage(BaseStorage):
@@ -49,6 +53,7 @@ class Storage(BaseStorage):
         self._write_sessions = write_sessions
         self._settings = settings or PluginSettings()
         self._cache = RenderCache(self._settings.render_cache_size)
+        self._sync_seen: dict[int, float] = {}
 
     @types.contextmanager
     def acquire_lock(self, mode: str, user: str = "", *args: Any, **kwargs: Any) -> Iterator[None]:
@@ -85,7 +90,7 @@ class Storage(BaseStorage):
         if user is None or len(parts) > 3:
             return []
         principal = PrincipalCollection(user)
-        calendar = ActivityCalendar(user, self._settings, self._cache)
+        calendar = ActivityCalendar(user, self._settings, self._cache, self._note_sync)
         if len(parts) == 1:
             return [principal, calendar] if depth != "0" else [principal]
         if parts[1] != paths.CALENDAR_NAME:
@@ -93,6 +98,21 @@ class Storage(BaseStorage):
         if len(parts) == 2:
             return [calendar, *calendar.get_all()] if depth != "0" else [calendar]
         return [item for _, item in calendar.get_multi([parts[2]]) if item is not None]
+
+    def _note_sync(self, user_id: int) -> None:
+        """Record "last sync seen" (for `caldav status`) at most once a minute per user.
+
+        Its own short write transaction: the sync itself runs in a read one.
+        """
+        now = time.monotonic()
+        if now - self._sync_seen.get(user_id, -SYNC_SEEN_INTERVAL) < SYNC_SEEN_INTERVAL:
+            return
+        self._sync_seen[user_id] = now
+        try:
+            with self._write_sessions.begin() as db:
+                user_service.record_sync_seen(db, user_id=user_id, now=datetime.now(timezone.utc))
+        except OperationalError:  # busy or down: the sync itself matters more
+            logger.warning("could not record the sync time of user %s", user_id)
 
     def move(self, item: Any, to_collection: BaseCollection, to_href: str) -> None:
         # Moving an event between calendars is a CRM reassignment, not a client action.
