@@ -22,10 +22,12 @@ from crm_model.db import make_engine, make_session_factory, upgrade_schema
 from server.auth import Auth
 from server.config import Settings
 from server.rights import Rights
-from storage_plugin import PluginSettings, Storage, paths, request_state
+from storage_plugin import PluginSettings, Storage, from_ical, paths, request_state
+from storage_plugin.rules import RECURRENCE_FIRST_OCCURRENCE
 from storage_plugin.collection import ONE_CALENDAR_MESSAGE, READ_ONLY_MESSAGE, PrincipalCollection
 
 logger = logging.getLogger(__name__)
+XML_METHODS = frozenset({"PROPFIND", "PROPPATCH", "REPORT", "MKCALENDAR", "MKCOL"})
 WsgiApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 
 
@@ -82,6 +84,15 @@ class CrmAnswers:
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         raw_body = None
+        if method in XML_METHODS:
+            body = self._read_body(environ)
+            if body is None:
+                return _send(start_response, request_state.Answer(413, "The request body is too large.\n"))
+            if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+                # No DAV client sends a DTD; entity tricks (billion laughs, external
+                # entities) get a clear 400 instead of defusedxml's 500.
+                return _send(start_response, request_state.Answer(
+                    400, "XML with a DOCTYPE or entity declarations is not accepted.\n"))
         if method == "PUT":
             body = self._read_body(environ)
             if body is None:
@@ -107,7 +118,7 @@ class CrmAnswers:
         except OperationalError:
             return _send(start_response, _unavailable())
         status = int(captured["status"].split()[0])
-        answer = state.answer or _friendlier(method, environ.get("PATH_INFO", "/"), status)
+        answer = state.answer or _friendlier(method, environ.get("PATH_INFO", "/"), status, raw_body)
         if answer is not None and status >= 400:
             return _send(start_response, answer)
         headers = captured["headers"]
@@ -132,8 +143,10 @@ def _unavailable() -> request_state.Answer:
                                 headers={"Retry-After": "5"})
 
 
-def _friendlier(method: str, path: str, status: int) -> request_state.Answer | None:
+def _friendlier(method: str, path: str, status: int, raw_body: str | None) -> request_state.Answer | None:
     """A clear message for refusals Radicale decides before the storage is asked."""
+    if status == 400 and method == "PUT":
+        return request_state.Answer(400, f"The event cannot be stored: {_why_invalid(raw_body or '')}.\n")
     if status != 403:
         return None
     parts = paths.split(path)
@@ -142,6 +155,15 @@ def _friendlier(method: str, path: str, status: int) -> request_state.Answer | N
     if method in ("PUT", "DELETE") and len(parts) == 3:
         return request_state.Answer(403, READ_ONLY_MESSAGE + "\n")
     return None
+
+
+def _why_invalid(text: str) -> str:
+    """Our own reading of a body Radicale refused, for a message that says why."""
+    try:
+        from_ical.parse_event(text, default_timezone="UTC", recurrence=RECURRENCE_FIRST_OCCURRENCE)
+    except ValueError as error:
+        return str(error)
+    return "it is not a valid iCalendar object with one event"
 
 
 def _send(start_response: Callable[..., Any], answer: request_state.Answer) -> list[bytes]:

@@ -126,6 +126,7 @@ def _prepare_demo(context: Context) -> None:
                 session, email=email, password=None, now=_now(), policy=context.settings.window_policy
             )
             click.echo(f"{email} {password}")
+    sys.stdout.flush()  # the logins must show before the server blocks
 
 
 @cli.command("import")

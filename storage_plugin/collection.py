@@ -10,12 +10,13 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import formatdate
+from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, Mapping
 
 from radicale.item import Item
 from radicale.item import filter as radicale_filter
 from radicale.storage import BaseCollection
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from crm_model.errors import ConflictError, NotFoundError, ReadOnlyCalendarError, StaleRevisionError
 from crm_model.records import ActivityRecord, UserRecord
@@ -51,6 +52,30 @@ def session() -> Session:
     if current is None:
         raise RuntimeError("storage used outside acquire_lock")
     return current
+
+
+@dataclass(frozen=True)
+class CalendarServices:
+    """What every calendar object shares: settings, the render cache, a way to read."""
+
+    settings: PluginSettings
+    cache: RenderCache
+    read_sessions: sessionmaker[Session]
+    on_sync: Callable[[int], None]
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """The request's transaction, or a short read-only one.
+
+        Radicale serialises a whole collection for getcontentlength after
+        releasing the storage lock; that read gets its own transaction.
+        """
+        current = request_state.current().session
+        if current is not None:
+            yield current
+            return
+        with self.read_sessions.begin() as db:
+            yield db
 
 
 class RootCollection(BaseCollection):
@@ -97,14 +122,9 @@ class PrincipalCollection(RootCollection):
 class ActivityCalendar(BaseCollection):
     """"/<login>/crm/": one user's CRM activities as a CalDAV calendar."""
 
-    def __init__(
-        self, user: UserRecord, settings: PluginSettings, cache: RenderCache,
-        on_sync: Callable[[int], None] = lambda user_id: None,
-    ) -> None:
+    def __init__(self, user: UserRecord, services: CalendarServices) -> None:
         self.user = user
-        self._settings = settings
-        self._cache = cache
-        self._on_sync = on_sync
+        self._services = services
 
     @property
     def path(self) -> str:
@@ -135,7 +155,7 @@ class ActivityCalendar(BaseCollection):
 
     # --- reading ----------------------------------------------------------
     def _item(self, record: ActivityRecord) -> ActivityItem:
-        return ActivityItem(record, self, self._cache)
+        return ActivityItem(record, self, self._services.cache)
 
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
         """The current token and the hrefs changed since ``old_token`` (all when empty).
@@ -159,8 +179,10 @@ class ActivityCalendar(BaseCollection):
         )
 
     def _lazily(self, fetch: Callable[[Session], Iterable[str]]) -> Iterator[str]:
-        self._on_sync(self.user.id)
-        yield from fetch(session())
+        self._services.on_sync(self.user.id)
+        with self._services.reading() as db:
+            hrefs = list(fetch(db))
+        yield from hrefs
 
     def get_multi(self, hrefs: Iterable[str]) -> Iterator[tuple[str, Item | None]]:
         wanted = list(hrefs)
@@ -172,7 +194,9 @@ class ActivityCalendar(BaseCollection):
             yield href, (self._item(record) if record else None)
 
     def get_all(self) -> Iterator[Item]:
-        for record in calendar_service.list_offered_between(session(), user=self.user, start=None, end=None):
+        with self._services.reading() as db:
+            records = calendar_service.list_offered_between(db, user=self.user, start=None, end=None)
+        for record in records:
             yield self._item(record)
 
     def get_filtered(self, filters: Iterable[ET.Element]) -> Iterator[tuple[Item, bool]]:
@@ -198,7 +222,7 @@ class ActivityCalendar(BaseCollection):
         text = state.raw_body if state.raw_body is not None else item.serialize()
         try:
             draft = from_ical.parse_event(
-                text, default_timezone=self.user.timezone, recurrence=self._settings.recurrence
+                text, default_timezone=self.user.timezone, recurrence=self._services.settings.recurrence
             )
             stored, old = calendar_service.apply_calendar_edit(
                 session(), user=self.user, href=href, draft=draft, now=datetime.now(timezone.utc),

@@ -25,6 +25,7 @@ from storage_plugin import paths, request_state
 from storage_plugin.collection import (
     ONE_CALENDAR_MESSAGE,
     ActivityCalendar,
+    CalendarServices,
     PluginSettings,
     PrincipalCollection,
     RootCollection,
@@ -52,7 +53,9 @@ class Storage(BaseStorage):
         self._read_sessions = read_sessions
         self._write_sessions = write_sessions
         self._settings = settings or PluginSettings()
-        self._cache = RenderCache(self._settings.render_cache_size)
+        self._services = CalendarServices(
+            self._settings, RenderCache(self._settings.render_cache_size), read_sessions, self._note_sync
+        )
         self._sync_seen: dict[int, float] = {}
 
     @types.contextmanager
@@ -90,7 +93,7 @@ class Storage(BaseStorage):
         if user is None or len(parts) > 3:
             return []
         principal = PrincipalCollection(user)
-        calendar = ActivityCalendar(user, self._settings, self._cache, self._note_sync)
+        calendar = ActivityCalendar(user, self._services)
         if len(parts) == 1:
             return [principal, calendar] if depth != "0" else [principal]
         if parts[1] != paths.CALENDAR_NAME:
