@@ -239,6 +239,27 @@ def caldav_status(context: Context, email: str | None, as_json: bool) -> None:
         )
 
 
+@cli.command("explain")
+@click.argument("email")
+@click.argument("activity_id")
+@pass_context
+def explain(context: Context, email: str, activity_id: str) -> None:
+    """Say whether ACTIVITY_ID is on EMAIL's calendar, and which rule keeps it off.
+
+    Exit status: 0 on the calendar, 1 not on it, 2 unknown user or activity.
+    """
+    from crm_model.services.explain import explain_activity
+
+    try:
+        with make_session_factory(context.engine).begin() as session:
+            explanation = explain_activity(session, email=email, activity_id=activity_id)
+    except NotFoundError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    click.echo(explanation.sentence)
+    sys.exit(0 if explanation.on_calendar else 1)
+
+
 def _status_dict(status: Any) -> dict[str, Any]:
     return {
         "email": status.email, "enabled": status.enabled,
@@ -251,8 +272,4 @@ def _status_dict(status: Any) -> dict[str, Any]:
 
 def main() -> None:
     """Console entry point."""
-    try:
-        cli(standalone_mode=True)
-    except NotFoundError as error:  # pragma: no cover - services raise inside transactions
-        click.echo(f"Error: {error}", err=True)
-        sys.exit(1)
+    cli()
