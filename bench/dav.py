@@ -149,13 +149,16 @@ def parse_multistatus(body: bytes) -> tuple[list[Member], str | None, dict[str, 
     members, first_props = [], {}
     for resp in root.findall("D:response", NS):
         href = resp.findtext("D:href", default="", namespaces=NS)
+        # A response has either its own status (404 in a multiget, deleted in a sync) or
+        # propstats; it counts as 200 when any of its propstats is.
         status = _status_code(resp.findtext("D:status", namespaces=NS))
         etag = data = None
         for ps in resp.findall("D:propstat", NS):
             code = _status_code(ps.findtext("D:status", namespaces=NS))
-            status = status or code
             if code != 200:
+                status = status or code
                 continue
+            status = 200
             props = ps.find("D:prop", NS)
             for prop in (props if props is not None else []):
                 name = prop.tag.split("}")[-1]

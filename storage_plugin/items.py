@@ -83,3 +83,9 @@ class ActivityItem(Item):
         if self._text is None:
             self._text = self._cache.render(self._record)
         return self._text
+
+    @property
+    def vobject_item(self):  # type: ignore[no-untyped-def]
+        """Parsed only when Radicale must filter beyond what SQL decided."""
+        self.serialize()
+        return super().vobject_item
