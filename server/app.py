@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+import posixpath
 from functools import partial
 from typing import Any, Callable, Iterable
 
@@ -104,6 +105,7 @@ class CrmAnswers:
                 return _send(start_response, request_state.Answer(400, "The event is not UTF-8 text.\n"))
         state = request_state.begin_request(
             raw_body,
+            target_href=posixpath.basename(environ.get("PATH_INFO", "")) if method == "PUT" else None,
             if_match=environ.get("HTTP_IF_MATCH"),
             if_none_match=environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*",
         )

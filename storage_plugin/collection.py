@@ -214,7 +214,10 @@ class ActivityCalendar(BaseCollection):
             yield item, simple and (start <= first or last <= end)
 
     def has_uid(self, uid: str) -> bool:
-        return calendar_service.uid_taken(session(), uid=uid)
+        # The same UID at the very href being written is a concurrent create of
+        # the same event, not a UID conflict: the upload's locked precondition
+        # check answers it (412), so only other hrefs count here.
+        return calendar_service.uid_taken(session(), uid=uid, except_href=request_state.current().target_href)
 
     # --- writing ----------------------------------------------------------
     def upload(self, href: str, item: Item) -> tuple[Item, Item | None]:

@@ -33,6 +33,7 @@ class RequestState:
     """What the storage learnt while Radicale handled one request."""
 
     raw_body: str | None = None
+    target_href: str | None = None
     if_match: str | None = None
     if_none_match: bool = False
     session: Session | None = None
@@ -45,10 +46,15 @@ _STATE: ContextVar[RequestState | None] = ContextVar("crm_caldav_request", defau
 
 
 def begin_request(
-    raw_body: str | None = None, *, if_match: str | None = None, if_none_match: bool = False
+    raw_body: str | None = None,
+    *,
+    target_href: str | None = None,
+    if_match: str | None = None,
+    if_none_match: bool = False,
 ) -> RequestState:
     """Start a fresh state for the current request (called by the WSGI wrapper)."""
-    state = RequestState(raw_body=raw_body, if_match=if_match, if_none_match=if_none_match)
+    state = RequestState(raw_body=raw_body, target_href=target_href, if_match=if_match,
+                         if_none_match=if_none_match)
     _STATE.set(state)
     return state
 

@@ -119,9 +119,15 @@ def changes_since(session: Session, *, user: UserRecord, position: int) -> Chang
     return ChangeSet(position=user.sync_pos, hrefs=tuple(dict.fromkeys(rows)))
 
 
-def uid_taken(session: Session, *, uid: str) -> bool:
-    """True when any activity already uses ``uid`` (UIDs are unique across calendars)."""
-    return session.scalar(select(Activity.id).where(Activity.uid == uid).limit(1)) is not None
+def uid_taken(session: Session, *, uid: str, except_href: str | None = None) -> bool:
+    """True when an activity (other than the one at ``except_href``) uses ``uid``.
+
+    UIDs are unique across calendars.
+    """
+    query = select(Activity.id).where(Activity.uid == uid)
+    if except_href is not None:
+        query = query.where(Activity.href != except_href)
+    return session.scalar(query.limit(1)) is not None
 
 
 @dataclass(frozen=True)
