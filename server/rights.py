@@ -9,8 +9,8 @@ from radicale import config as radicale_config
 from radicale.rights import BaseRights
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_model.services import calendar as calendar_service
 from storage_plugin import paths
+from storage_plugin.collection import calendar_user
 
 
 class Rights(BaseRights):
@@ -35,8 +35,7 @@ class Rights(BaseRights):
             return "R"
         if parts[1] != paths.CALENDAR_NAME:
             return ""
-        with self._sessions.begin() as session:
-            calendar_user = calendar_service.get_calendar_user(session, email=user)
-        if calendar_user is None:
+        owner = calendar_user(user, self._sessions)
+        if owner is None:
             return ""
-        return "r" if calendar_user.read_only else "rw"
+        return "r" if owner.read_only else "rw"

@@ -54,6 +54,22 @@ def session() -> Session:
     return current
 
 
+def calendar_user(email: str, reader: Session | sessionmaker[Session]) -> UserRecord | None:
+    """The enabled user owning ``email``'s calendar, read once per request.
+
+    ``reader`` is the current session, or a factory used only on a memo miss.
+    """
+    memo = request_state.current().calendar_users
+    if email not in memo:
+        if isinstance(reader, Session):
+            memo[email] = calendar_service.get_calendar_user(reader, email=email)
+        else:
+            with reader.begin() as db:
+                memo[email] = calendar_service.get_calendar_user(db, email=email)
+    found = memo[email]
+    return found if isinstance(found, UserRecord) else None
+
+
 @dataclass(frozen=True)
 class CalendarServices:
     """What every calendar object shares: settings, the render cache, a way to read."""

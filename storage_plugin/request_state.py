@@ -39,6 +39,9 @@ class RequestState:
     session: Session | None = None
     answer: Answer | None = None
     content_changed: bool = False
+    # Calendar users already read in this request (Radicale asks rights and
+    # discovery several times per request); a request is a few milliseconds.
+    calendar_users: dict[str, object] = field(default_factory=dict)
     database_unavailable: bool = False
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping
 
@@ -19,7 +18,6 @@ from radicale.storage import BaseCollection, BaseStorage
 from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_model.services import calendar as calendar_service
 from crm_model.services import users as user_service
 from storage_plugin import paths, request_state
 from storage_plugin.collection import (
@@ -29,6 +27,7 @@ from storage_plugin.collection import (
     PluginSettings,
     PrincipalCollection,
     RootCollection,
+    calendar_user,
     session,
 )
 from storage_plugin.items import RenderCache
@@ -89,7 +88,7 @@ class Storage(BaseStorage):
         parts = paths.split(path)
         if not parts:
             return [RootCollection()]
-        user = calendar_service.get_calendar_user(session(), email=parts[0])
+        user = calendar_user(parts[0], session())
         if user is None or len(parts) > 3:
             return []
         principal = PrincipalCollection(user)
