@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from xml.etree import ElementTree as ET
 
-from crm_model.db import make_engine, make_session_factory, upgrade_schema
+from crm_model.db import make_engine, make_session_factory, schema_is_current, upgrade_schema
 from server.auth import Auth
 from server.config import Settings
 from server.rights import Rights
@@ -53,7 +53,10 @@ def build_configuration(settings: Settings, engine: Engine) -> radicale_config.C
             ),
         },
         "web": {"type": "none"},
-        "server": {"max_content_length": str(max(settings.max_event_bytes * 4, 10_000_000))},
+        # Our wrapper refuses large events with 413 first; Radicale's own limit
+        # (answered with 412) stays above it.
+        "server": {"max_content_length": str(settings.max_event_bytes * 4),
+                   "max_resource_size": str(settings.max_event_bytes * 2)},
         "logging": {"level": settings.log_level},
     }, "crm-caldav composition root", privileged=True)
     return configuration
@@ -62,7 +65,8 @@ def build_configuration(settings: Settings, engine: Engine) -> radicale_config.C
 def create_app(settings: Settings, engine: Engine | None = None) -> WsgiApp:
     """The WSGI application: Radicale with our plugins, behind the CRM answer wrapper."""
     engine = engine or make_engine(settings.database_url)
-    upgrade_schema(engine)
+    if not schema_is_current(engine):
+        upgrade_schema(engine)
     install_principal_address_wrapper()
     application = radicale.Application(build_configuration(settings, engine))
     return CrmAnswers(application, max_event_bytes=settings.max_event_bytes)

@@ -91,14 +91,21 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5232, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Fill an empty database with a demo CRM and print logins.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes (more than 1 runs gunicorn; use PostgreSQL in production).")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256),
+              help="Threads per process when --workers is more than 1.")
 @pass_context
-def serve(context: Context, host: str, port: int, demo: bool) -> None:
+def serve(context: Context, host: str, port: int, demo: bool, workers: int, threads: int) -> None:
     """Run the CalDAV server (Ctrl-C stops it)."""
     from server.app import create_app
     from server.http import make_server
 
     if demo:
         _prepare_demo(context)
+    if workers > 1:
+        _serve_with_gunicorn(context, host, port, workers, threads)
+        return
     application = create_app(context.settings, context.engine)
     try:
         server = make_server(host, port, application)
@@ -111,6 +118,30 @@ def serve(context: Context, host: str, port: int, demo: bool) -> None:
         pass
     finally:
         server.server_close()
+
+
+def _serve_with_gunicorn(context: Context, host: str, port: int, workers: int, threads: int) -> None:
+    """Several worker processes, each with its own engine and pool (created after fork)."""
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError:
+        raise click.ClickException("--workers needs gunicorn: pip install 'crm-caldav[production]'") from None
+    from server.app import create_app
+
+    settings = context.settings
+    context.engine.dispose()  # schema checked; workers open their own connections
+
+    class Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
+                               "worker_class": "gthread", "accesslog": None, "loglevel": "warning"}.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return create_app(settings)
+
+    click.echo(f"Serving CalDAV on http://{host}:{port}/ with {workers} processes (Ctrl-C to stop)", err=True)
+    Gunicorn().run()
 
 
 def _prepare_demo(context: Context) -> None:
