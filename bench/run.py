@@ -164,17 +164,20 @@ def main(argv=None) -> int:
             run = {"n": n, "crm_activities": len(ds.bench_events) + len(ds.other_events),
                    "loadavg_before": loadavg(), "servers": {}}
             results["runs"].append(run)
-            with tempfile.TemporaryDirectory(prefix=f"crm-caldav-bench-{n}-") as tmp:
-                made, run["skipped"] = make_servers(Path(tmp), n, args)
+            tmp = Path(tempfile.mkdtemp(prefix=f"crm-caldav-bench-{n}-"))
+            try:
+                made, run["skipped"] = make_servers(tmp, n, args)
                 for server in made:
                     res = bench_server(server, ds, args)
                     run["servers"][server.name] = res
                     failed |= any(isinstance(v, dict) and "error" in v for v in res.values()) or "error" in res
-                    if args.keep:
-                        log(f"kept {server.dir}")
-                        input("press Enter to remove it ") if sys.stdin.isatty() else None
                 for name in run["skipped"]:
                     run["servers"][name] = {}
+            finally:
+                if args.keep:
+                    log(f"kept {tmp}")
+                else:
+                    servers.remove_tree(tmp)
             if args.db and not args.skip_ours:
                 pg_reset(args.db, drop_only=True)
             run["loadavg_after"] = loadavg()
