@@ -45,6 +45,8 @@ def fmt_cell(cell, reps: int) -> str:
             text += f" ({cell['reps']}r)"
         if cell.get("errors"):
             text += f" [{cell['errors']} err]"
+        if cell.get("wrong"):
+            text += " (!)"
     return text
 
 
@@ -88,7 +90,8 @@ def md_table(header, rows) -> str:
 
 LEGEND = ("Medians of the timed reps (first run discarded as warm-up). \"peer vs ours\" > 1 means "
           "ours is better by that factor (faster, more polls/s, less memory); < 1 means ours is worse. "
-          "(kr) = only k timed reps because one rep was slow (time budget); [k err] = failed polls.")
+          "(kr) = only k timed reps because one rep was slow (time budget); [k err] = failed polls; "
+          "(!) = timed, but the answer failed its check (see the notes).")
 
 
 def notes_lines(run: dict) -> list[str]:
@@ -99,6 +102,8 @@ def notes_lines(run: dict) -> list[str]:
         for key, cell in res.items():
             if isinstance(cell, dict) and "error" in cell:
                 lines.append(f"{name} {key} FAILED: {cell['error']}")
+            elif isinstance(cell, dict) and cell.get("wrong"):
+                lines.append(f"{name} {key} (!) WRONG ANSWER: {cell['wrong']}")
             elif isinstance(cell, dict) and cell.get("errors"):
                 lines.append(f"{name} {key}: {cell['errors']} failed polls, first: {cell['first_error']}")
     for name, why in run.get("skipped", {}).items():

@@ -23,6 +23,7 @@ import servers  # noqa: E402
 from dav import Dav  # noqa: E402
 
 PEERS = {"radicale": servers.Radicale, "xandikos": servers.Xandikos}
+NPROC = len(os.sched_getaffinity(0))   # what `nproc` prints
 
 
 def parse_args(argv=None):
@@ -35,11 +36,11 @@ def parse_args(argv=None):
     ap.add_argument("--only-ours", action="store_true")
     ap.add_argument("--db", help="also run ours on this PostgreSQL URL (the database is dropped and re-created)")
     ap.add_argument("--poll-seconds", type=float, default=5.0, help="duration of each S6 run")
-    ap.add_argument("--budget", type=float, default=60.0,
-                    help="seconds of timed reps per scenario and server before reps are cut (default 60)")
+    ap.add_argument("--budget", type=float, default=30.0,
+                    help="seconds of timed reps per scenario and server before reps are cut (default 30)")
     ap.add_argument("--peer-max-n", type=int, default=0,
                     help="skip peers for N above this (0 = never skip)")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+    ap.add_argument("--workers", type=int, default=NPROC,
                     help="workers for ours' extra S6 run, if `serve --workers` exists")
     ap.add_argument("--chunk", type=int, default=25000, help="activities per import file for ours")
     ap.add_argument("--seed", type=int, default=20261121)
@@ -74,8 +75,9 @@ def bench_server(server: servers.Server, ds: datagen.Dataset, args) -> dict:
         server.start()
         t = scenarios.Target(server, ds, Dav(server.base_url, server.auth), Dav(server.base_url, server.auth))
         try:
-            for key, label, fn in scenarios.SCENARIOS:
-                res[key] = _guarded(lambda: scenarios.run_scenario(t, fn, args.reps, args.budget), server, key)
+            for key, fn in scenarios.SCENARIOS:
+                res[key] = _guarded(lambda: scenarios.run_scenario(t, key, fn, args.reps, args.budget),
+                                    server, key)
             for clients in (1, 4):
                 res[f"S6_{clients}"] = _guarded(
                     lambda: scenarios.polls_per_second(t, clients, args.poll_seconds), server, f"S6_{clients}")
@@ -85,6 +87,7 @@ def bench_server(server: servers.Server, ds: datagen.Dataset, args) -> dict:
                 server.stop()
                 server.workers = args.workers
                 server.start()
+                t.reconnect()
                 res["S6w_4"] = _guarded(lambda: scenarios.polls_per_second(t, 4, args.poll_seconds),
                                         server, "S6w_4")
                 res["rssw"] = round(server.rss_mib(), 1)
@@ -109,6 +112,13 @@ def _guarded(fn, server, key):
         msg = f"{type(e).__name__}: {e}"
         log(f"{server.name} {key}: FAILED: {msg}\n--- server log tail ---\n{server.log_tail(15)}")
         return {"error": msg[:2000]}
+
+
+def _failed(server, res: dict) -> bool:
+    """Exit code 1 when any server broke, or when ours gave a wrong answer."""
+    cells = [v for v in res.values() if isinstance(v, dict)]
+    ours = isinstance(server, servers.Ours)
+    return "error" in res or any("error" in c or (ours and "wrong" in c) for c in cells)
 
 
 def make_servers(workdir: Path, n: int, args) -> tuple[list[servers.Server], dict]:
@@ -146,15 +156,16 @@ def pg_reset(url: str, drop_only: bool = False) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     results = {"meta": {
-        "started": dt.datetime.now().isoformat(timespec="seconds"), "nproc": os.cpu_count(),
+        "started": dt.datetime.now().isoformat(timespec="seconds"), "nproc": NPROC,
         "loadavg_start": loadavg(), "command": " ".join(["python bench/run.py", *sys.argv[1:]]),
         "reps": args.reps, "budget_s": args.budget, "poll_seconds": args.poll_seconds,
         "python": sys.version.split()[0], "notes": [
             "Radicale: multifilesystem storage, htpasswd plain Basic auth, owner_only rights, logging warning.",
-            "Xandikos: runs without authentication (its Basic auth needs TLS); one git commit holds all events.",
+            "Xandikos: runs without authentication (its Basic auth needs TLS); one git commit holds all events; "
+            "--index-threshold 0 so its calendar-query index is built during the warm-up.",
             "Peers hold only the bench user's calendar; ours holds 5x N activities (4 other users).",
         ]}, "runs": []}
-    log(f"nproc {os.cpu_count()}, load average {results['meta']['loadavg_start']}")
+    log(f"nproc {NPROC}, load average {results['meta']['loadavg_start']}")
     failed = False
     try:
         for n in args.ns:
@@ -170,7 +181,7 @@ def main(argv=None) -> int:
                 for server in made:
                     res = bench_server(server, ds, args)
                     run["servers"][server.name] = res
-                    failed |= any(isinstance(v, dict) and "error" in v for v in res.values()) or "error" in res
+                    failed |= _failed(server, res)
                 for name in run["skipped"]:
                     run["servers"][name] = {}
             finally:
@@ -184,7 +195,7 @@ def main(argv=None) -> int:
             run["seconds"] = round(time.perf_counter() - t0, 1)
             header, rows = report.table(run, args.reps)
             print(f"\nN = {n} events ({run['crm_activities']} CRM activities), load avg "
-                  f"{run['loadavg_before']} -> {run['loadavg_after']}, nproc {os.cpu_count()}, "
+                  f"{run['loadavg_before']} -> {run['loadavg_after']}, nproc {NPROC}, "
                   f"{run['seconds']:.0f} s\n" + report.text_table(header, rows))
             for line in report.notes_lines(run):
                 print("  " + line)
