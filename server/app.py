@@ -122,7 +122,7 @@ class CrmAnswers:
         try:
             body_parts = b"".join(self._application(environ, capture))
         except OperationalError:
-            return _send(start_response, _unavailable())
+            return _send(start_response, request_state.unavailable_answer())
         status = int(captured["status"].split()[0])
         answer = state.answer or _friendlier(method, environ.get("PATH_INFO", "/"), status, raw_body)
         if answer is not None and status >= 400:
@@ -142,11 +142,6 @@ class CrmAnswers:
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         return body
-
-
-def _unavailable() -> request_state.Answer:
-    return request_state.Answer(503, "The CRM database is not reachable right now; try again shortly.\n",
-                                headers={"Retry-After": "5"})
 
 
 def _friendlier(method: str, path: str, status: int, raw_body: str | None) -> request_state.Answer | None:

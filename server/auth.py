@@ -60,10 +60,7 @@ class Auth(BaseAuth):
                     return cached.email
                 user = user_service.verify_login(session, login=login, password=password)
         except OperationalError:
-            request_state.refuse(503, "The CRM database is not reachable right now; try again shortly.")
-            answer = request_state.current().answer
-            if answer is not None:
-                answer.headers["Retry-After"] = "5"
+            request_state.refuse_unavailable()
             return ""
         if user is None:
             with self._lock:

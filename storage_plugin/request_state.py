@@ -70,6 +70,22 @@ def current() -> RequestState:
     return state
 
 
+RETRY_AFTER_SECONDS = 5
+UNAVAILABLE_MESSAGE = "The CRM database is not reachable right now; try again shortly."
+
+
+def unavailable_answer() -> Answer:
+    """503 + Retry-After for a down, restarting or locked database (SPEC 6)."""
+    return Answer(503, UNAVAILABLE_MESSAGE + "\n", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def refuse_unavailable() -> None:
+    """Make the current request end with the database-unavailable answer."""
+    state = current()
+    state.database_unavailable = True
+    state.answer = unavailable_answer()
+
+
 def refuse(status: int, message: str, *, dav_condition: str | None = None) -> None:
     """Make the current request end with ``status`` and a message the user can read.
 

@@ -33,7 +33,6 @@ from storage_plugin.collection import (
 from storage_plugin.items import RenderCache
 
 logger = logging.getLogger(__name__)
-RETRY_AFTER_SECONDS = 5
 SYNC_SEEN_INTERVAL = 60.0
 
 
@@ -134,8 +133,4 @@ class Storage(BaseStorage):
 def _database_unavailable(error: Exception) -> None:
     """A down, restarting or locked database: 503 + Retry-After, nothing written (SPEC 6)."""
     logger.error("database unavailable: %s", error.__class__.__name__)
-    state = request_state.current()
-    state.database_unavailable = True
-    request_state.refuse(503, "The CRM database is not reachable right now; try again shortly.")
-    if state.answer is not None:
-        state.answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    request_state.refuse_unavailable()

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, selectinload
 
-from crm_model.errors import InvalidDataError
+from crm_model.errors import InvalidDataError, NotFoundError
 from crm_model.models import Activity, Contact, Lead, Participant, User
 from crm_model.services.calendar import SOURCE_CRM
 from crm_model.services.mapping import split_types
@@ -261,8 +261,6 @@ def export_data(session: Session, *, owner: str | None = None) -> dict[str, Any]
         activities_query = activities_query.join(User, Activity.owner_id == User.id).where(User.email == email)
     users = session.scalars(users_query).all()
     if owner is not None and not users:
-        from crm_model.errors import NotFoundError
-
         raise NotFoundError(f"no user with e-mail {owner}")
     return {
         "users": [_export_user(u) for u in users],
