@@ -82,6 +82,20 @@ class ActivityRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class OfferedEntry:
+    """What a listing of a calendar needs of one activity, without loading it whole.
+
+    ``body`` is the cached rendering of this very revision when one was asked
+    for and is still valid, else None.
+    """
+
+    href: str
+    activity_id: str
+    change_pos: int
+    body: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AttendeeDraft:
     """An attendee address sent by a client, before matching to contacts and leads."""
 

@@ -22,6 +22,7 @@ from xml.etree import ElementTree as ET
 from crm_model.db import make_engine, make_session_factory, schema_is_current, upgrade_schema
 from server.auth import Auth
 from server.config import Settings
+from server.fastpath import FastPath
 from server.rights import Rights
 from storage_plugin import PluginSettings, Storage, from_ical, paths, request_state
 from storage_plugin.rules import RECURRENCE_FIRST_OCCURRENCE
@@ -32,14 +33,28 @@ XML_METHODS = frozenset({"PROPFIND", "PROPPATCH", "REPORT", "MKCALENDAR", "MKCOL
 WsgiApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 
 
-def build_configuration(settings: Settings, engine: Engine) -> radicale_config.Configuration:
-    """Radicale's configuration with our auth, rights and storage plugins injected."""
+def build_configuration(
+    settings: Settings, engine: Engine, plugins: dict[str, Any] | None = None
+) -> radicale_config.Configuration:
+    """Radicale's configuration with our auth, rights and storage plugins injected.
+
+    The plugin instances Radicale builds are also put in ``plugins`` (by section
+    name), so the fast path shares Radicale's login cache and storage.
+    """
     read_sessions = make_session_factory(engine, write=False)
     write_sessions = make_session_factory(engine, write=True)
+    built = plugins if plugins is not None else {}
+
+    def keep(section: str, factory: Callable[..., Any]) -> Callable[[radicale_config.Configuration], Any]:
+        def build(configuration: radicale_config.Configuration) -> Any:
+            built[section] = factory(configuration)
+            return built[section]
+        return build
+
     configuration = radicale_config.load()
     configuration.update({
         "auth": {
-            "type": partial(Auth, sessions=read_sessions, cache_seconds=settings.login_cache_seconds),
+            "type": keep("auth", partial(Auth, sessions=read_sessions, cache_seconds=settings.login_cache_seconds)),
             "delay": str(settings.failed_login_delay),
             "realm": "CRM calendar",
             "urldecode_username": "True",  # iOS may send user%40example.com
@@ -47,10 +62,10 @@ def build_configuration(settings: Settings, engine: Engine) -> radicale_config.C
         },
         "rights": {"type": partial(Rights, sessions=read_sessions)},
         "storage": {
-            "type": partial(
+            "type": keep("storage", partial(
                 Storage, read_sessions=read_sessions, write_sessions=write_sessions,
                 settings=PluginSettings(recurrence=settings.recurrence),
-            ),
+            )),
         },
         "web": {"type": "none"},
         # Our wrapper refuses large events with 413 first; Radicale's own limit
@@ -62,13 +77,19 @@ def build_configuration(settings: Settings, engine: Engine) -> radicale_config.C
     return configuration
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> WsgiApp:
-    """The WSGI application: Radicale with our plugins, behind the CRM answer wrapper."""
+def create_app(settings: Settings, engine: Engine | None = None, *, fast_path: bool = True) -> WsgiApp:
+    """The WSGI application: Radicale with our plugins, behind the CRM answer wrapper.
+
+    ``fast_path=False`` leaves every request to Radicale (tests compare the two).
+    """
     engine = engine or make_engine(settings.database_url)
     if not schema_is_current(engine):
         upgrade_schema(engine)
     install_principal_address_wrapper()
-    application = radicale.Application(build_configuration(settings, engine))
+    plugins: dict[str, Any] = {}
+    application: WsgiApp = radicale.Application(build_configuration(settings, engine, plugins))
+    if fast_path:
+        application = FastPath(application, auth=plugins["auth"], storage=plugins["storage"])
     return CrmAnswers(application, max_event_bytes=settings.max_event_bytes)
 
 

@@ -48,6 +48,19 @@ class Auth(BaseAuth):
         self._key = secrets.token_bytes(32)  # cache keys never hold passwords
         self._lock = threading.Lock()
 
+    def remembered(self, login: str, password: str) -> tuple[int, int] | None:
+        """(user id, credentials version) of a login checked within the cache period, else None.
+
+        No database read: the caller compares both with the user row it reads
+        anyway, so a disable or a new password still acts on the next request.
+        """
+        login = user_service.normalize_email(login)
+        digest = hmac.new(self._key, f"{login}\0{password}".encode(), hashlib.sha256).digest()
+        cached = self._cache.get(digest)
+        if cached is None or cached.expires <= time.monotonic() or cached.email != login:
+            return None
+        return cached.user_id, cached.credentials_version
+
     def _login(self, login: str, password: str) -> str:
         login = user_service.normalize_email(login)
         digest = hmac.new(self._key, f"{login}\0{password}".encode(), hashlib.sha256).digest()

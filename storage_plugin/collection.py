@@ -22,7 +22,7 @@ from crm_model.errors import ConflictError, NotFoundError, ReadOnlyCalendarError
 from crm_model.records import ActivityRecord, UserRecord
 from crm_model.services import calendar as calendar_service
 from crm_model.services import users as user_service
-from storage_plugin import from_ical, paths, request_state, rules
+from storage_plugin import from_ical, paths, reports, request_state, rules
 from storage_plugin.items import ActivityItem, RenderCache
 
 SYNC_TOKEN_PREFIX = "http://crm-caldav.invalid/ns/sync/"
@@ -180,19 +180,38 @@ class ActivityCalendar(BaseCollection):
         (PROPFIND sync-token), so the hrefs are read lazily, when a REPORT
         iterates them inside the lock.
         """
-        token = f"{SYNC_TOKEN_PREFIX}{self.user.window_pos}-{self.user.sync_pos}"
-        if not old_token:
+        token, position = self.sync_position(old_token)
+        if position is None:
             return token, self._lazily(lambda db: calendar_service.list_offered_hrefs(db, user=self.user))
-        match = _TOKEN.match(old_token)
-        # RFC 6578 3.2, DAV:valid-sync-token: a token of another window (re-enable,
-        # new synced types) or not issued here must fail; Radicale maps ValueError
-        # to 403 valid-sync-token and the client starts a full sync.
-        if not match or int(match[1]) != self.user.window_pos or int(match[2]) > self.user.sync_pos:
-            raise ValueError(f"sync token {old_token!r} is not valid for this calendar")
-        position = int(match[2])
         return token, self._lazily(
             lambda db: calendar_service.changes_since(db, user=self.user, position=position).hrefs
         )
+
+    def sync_position(self, old_token: str) -> tuple[str, int | None]:
+        """The current token and the change position ``old_token`` stands for (None: a first sync).
+
+        RFC 6578 3.2, DAV:valid-sync-token: a token of another window (re-enable,
+        new synced types) or not issued here raises ValueError; Radicale maps it
+        to 403 valid-sync-token and the client starts a full sync.
+        """
+        token = f"{SYNC_TOKEN_PREFIX}{self.user.window_pos}-{self.user.sync_pos}"
+        if not old_token:
+            return token, None
+        match = _TOKEN.match(old_token)
+        if not match or int(match[1]) != self.user.window_pos or int(match[2]) > self.user.sync_pos:
+            raise ValueError(f"sync token {old_token!r} is not valid for this calendar")
+        return token, int(match[2])
+
+    def answer(self, request: reports.ReportRequest, *, href_prefix: str) -> reports.Answer:
+        """A REPORT answered from SQL (storage_plugin.reports); ValueError for a bad sync token."""
+        token, changed = "", ()
+        if request.kind == "sync":
+            token, position = self.sync_position(request.token)
+            self._services.on_sync(self.user.id)
+            changed = None if position is None else calendar_service.changes_since(
+                session(), user=self.user, position=position).hrefs
+        return reports.answer_report(
+            session(), request, user=self.user, href_prefix=href_prefix, changed=changed, token=token)
 
     def _lazily(self, fetch: Callable[[Session], Iterable[str]]) -> Iterator[str]:
         self._services.on_sync(self.user.id)

@@ -15,9 +15,11 @@ from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping
 from radicale import config as radicale_config
 from radicale import types
 from radicale.storage import BaseCollection, BaseStorage
-from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_model.records import UserRecord
+from crm_model.services import calendar as calendar_service
 from crm_model.services import users as user_service
 from storage_plugin import paths, request_state
 from storage_plugin.collection import (
@@ -99,6 +101,23 @@ class Storage(BaseStorage):
         if len(parts) == 2:
             return [calendar, *calendar.get_all()] if depth != "0" else [calendar]
         return [item for _, item in calendar.get_multi([parts[2]]) if item is not None]
+
+    def calendar(self, user: UserRecord) -> ActivityCalendar:
+        """The calendar object of ``user`` (for the answers built outside Radicale)."""
+        return ActivityCalendar(user, self._services)
+
+    def keep_renderings(self, rendered: list[tuple[str, int, str, str]]) -> None:
+        """Store event texts rendered for an answer, in their own short transaction.
+
+        Best effort: a busy or failing database only means rendering again next time.
+        """
+        if not rendered:
+            return
+        try:
+            with self._write_sessions.begin() as db:
+                calendar_service.store_renderings(db, rendered)
+        except (OperationalError, IntegrityError) as error:  # busy, down, or the activity just deleted
+            logger.info("rendering cache not updated: %s", error.__class__.__name__)
 
     def _note_sync(self, user_id: int) -> None:
         """Record "last sync seen" (for `caldav status`) at most once a minute per user.

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from crm_model.errors import ConflictError, NotFoundError, ReadOnlyCalendarError, StaleRevisionError
-from crm_model.models import Activity, CalendarChange, InitialWindowEntry, User
-from crm_model.records import ActivityDraft, ActivityRecord, ChangeSet, UserRecord
+from crm_model.models import Activity, ActivityRendering, CalendarChange, InitialWindowEntry, User
+from crm_model.records import ActivityDraft, ActivityRecord, ChangeSet, OfferedEntry, UserRecord
 from crm_model.services.mapping import activity_record, user_record
 from crm_model.services.participants import merge_client_attendees
 
@@ -96,17 +96,90 @@ def get_offered_by_hrefs(
     return records
 
 
-def list_offered_between(
-    session: Session, *, user: UserRecord, start: datetime | None, end: datetime | None
-) -> list[ActivityRecord]:
-    """Offered activities overlapping [start, end) (a calendar-query time-range)."""
-    condition = offered_condition(user)
+def get_offered_by_ids(session: Session, *, user: UserRecord, ids: Iterable[str]) -> list[ActivityRecord]:
+    """The offered activities among ``ids``, loaded whole (what a listing could not serve)."""
+    wanted = list(dict.fromkeys(ids))
+    records: list[ActivityRecord] = []
+    for start in range(0, len(wanted), _CHUNK):
+        records += _load(session, and_(offered_condition(user), Activity.id.in_(wanted[start:start + _CHUNK])))
+    return records
+
+
+def overlapping(start: datetime | None, end: datetime | None) -> ColumnElement[bool]:
+    """SQL condition: the activity overlaps [start, end) (a calendar-query time-range)."""
+    condition: ColumnElement[bool] = true()
     if end is not None:
         condition = and_(condition, Activity.starts_at < end)
     if start is not None:
         # zero-length events at ``start`` overlap too (RFC 4791 9.9)
         condition = and_(condition, or_(Activity.ends_at > start, Activity.starts_at >= start))
-    return _load(session, condition)
+    return condition
+
+
+def list_offered_between(
+    session: Session, *, user: UserRecord, start: datetime | None, end: datetime | None
+) -> list[ActivityRecord]:
+    """Offered activities overlapping [start, end), loaded whole."""
+    return _load(session, and_(offered_condition(user), overlapping(start, end)))
+
+
+def list_offered_entries(
+    session: Session,
+    *,
+    user: UserRecord,
+    hrefs: Iterable[str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    variant: str | None = None,
+) -> list[OfferedEntry]:
+    """Href, id and change position of offered activities, with cached renderings of ``variant``.
+
+    One query per 500 hrefs (or one for a time range or the whole calendar), no
+    ORM objects: this is what sync, multiget and query answers are built from.
+    """
+    columns = [Activity.href, Activity.id, Activity.change_pos]
+    if variant is not None:
+        columns.append(ActivityRendering.body)
+    query = select(*columns).where(offered_condition(user), overlapping(start, end))
+    if variant is not None:
+        query = query.outerjoin(ActivityRendering, and_(
+            ActivityRendering.activity_id == Activity.id,
+            ActivityRendering.change_pos == Activity.change_pos,
+            ActivityRendering.variant == variant,
+        ))
+    if start is not None or end is not None:
+        query = query.order_by(Activity.starts_at, Activity.id)
+    if hrefs is None:
+        return [OfferedEntry(*row) for row in session.execute(query)]
+    wanted = list(dict.fromkeys(hrefs))
+    entries: list[OfferedEntry] = []
+    for first in range(0, len(wanted), _CHUNK):
+        rows = session.execute(query.where(Activity.href.in_(wanted[first:first + _CHUNK])))
+        entries += [OfferedEntry(*row) for row in rows]
+    return entries
+
+
+def store_renderings(session: Session, renderings: Iterable[tuple[str, int, str, str]]) -> None:
+    """Keep (activity_id, change_pos, variant, body) renderings; a newer revision wins.
+
+    An upsert, so two processes rendering the same activity at once both succeed.
+    """
+    rows = [dict(activity_id=a, change_pos=p, variant=v, body=b) for a, p, v, b in renderings]
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    statement = upsert(ActivityRendering)
+    statement = statement.on_conflict_do_update(
+        index_elements=[ActivityRendering.activity_id],
+        set_={"change_pos": statement.excluded.change_pos, "variant": statement.excluded.variant,
+              "body": statement.excluded.body},
+        where=ActivityRendering.change_pos <= statement.excluded.change_pos,
+    )
+    session.execute(statement, rows)
 
 
 def changes_since(session: Session, *, user: UserRecord, position: int) -> ChangeSet:

@@ -1,0 +1,269 @@
+"""The hot read requests answered straight from SQL: sync-collection, multiget,
+calendar-query and the getctag poll.
+
+Radicale builds these answers item by item (an Item, an ElementTree node and,
+for a plain getetag, a full serialisation each); a phone's first sync then costs
+more in that machinery than in the database. Here an answer is one or two
+indexed queries and string concatenation, with event texts taken from the
+rendering cache kept in the database (keyed by change position).
+
+Only requests understood completely are taken (``parse_*`` return None for the
+rest, which Radicale then answers as before), and the answers are the ones
+Radicale gives for the same request: same hrefs, ETags, texts and statuses.
+
+Layer: storage_plugin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+from urllib.parse import quote, unquote, urlparse
+from xml.sax.saxutils import escape
+
+from radicale import pathutils, xmlutils
+from radicale.item import filter as radicale_filter
+from sqlalchemy.orm import Session
+
+from crm_model.records import OfferedEntry, UserRecord
+from crm_model.services import calendar as calendar_service
+from storage_plugin.to_ical import RENDER_VERSION, render_vcalendar
+
+DAV = "DAV:"
+CALDAV = "urn:ietf:params:xml:ns:caldav"
+CALSERVER = "http://calendarserver.org/ns/"
+GETETAG = f"{{{DAV}}}getetag"
+GETCONTENTTYPE = f"{{{DAV}}}getcontenttype"
+CALENDAR_DATA = f"{{{CALDAV}}}calendar-data"
+GETCTAG = f"{{{CALSERVER}}}getctag"
+SYNC_TOKEN = f"{{{DAV}}}sync-token"
+CONTENT_TYPE = "text/calendar;charset=utf-8;component=VEVENT"  # Radicale's get_content_type
+OK = xmlutils.make_response(200)
+NOT_FOUND = xmlutils.make_response(404)
+HEAD = (
+    '<?xml version="1.0" encoding="utf-8"?>\n'
+    f'<multistatus xmlns="{DAV}" xmlns:C="{CALDAV}" xmlns:CS="{CALSERVER}">'
+)
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """A REPORT this module answers: which kind, which properties, and its arguments."""
+
+    kind: str  # "sync", "multiget" or "query"
+    props: tuple[str, ...]  # Clark names, in the client's order
+    token: str = ""  # sync: the client's token ("" for a first sync)
+    names: tuple[str, ...] = ()  # multiget: item names in this calendar
+    start: datetime | None = None  # query: the time range (None = unbounded)
+    end: datetime | None = None
+
+    @property
+    def wants_data(self) -> bool:
+        return CALENDAR_DATA in self.props
+
+
+# --- recognising requests ------------------------------------------------------
+
+def parse_report(body: bytes, *, base_prefix: str, calendar_path: str) -> ReportRequest | None:
+    """The REPORT body as a ReportRequest, or None when Radicale should answer it."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return None  # Radicale answers malformed XML with its 400
+    prop = root.find(f"{{{DAV}}}prop")
+    if prop is None or len(prop) == 0 or root.find(f".//{{{CALDAV}}}expand") is not None:
+        return None
+    props = tuple(element.tag for element in prop)
+    if root.tag == f"{{{DAV}}}sync-collection":
+        token = (root.findtext(f"{{{DAV}}}sync-token") or "").strip()
+        return ReportRequest("sync", props, token=token)
+    if root.tag == f"{{{CALDAV}}}calendar-multiget":
+        names = _item_names(root, base_prefix=base_prefix, calendar_path=calendar_path)
+        return None if names is None else ReportRequest("multiget", props, names=names)
+    if root.tag == f"{{{CALDAV}}}calendar-query":
+        time_range = _simple_time_range(root)
+        if time_range is None:
+            return None
+        return ReportRequest("query", props, start=time_range[0], end=time_range[1])
+    return None
+
+
+def _item_names(root: ET.Element, *, base_prefix: str, calendar_path: str) -> tuple[str, ...] | None:
+    """The multiget's hrefs as item names, read as Radicale reads them; None if any is
+    not an item of this calendar (the collection itself, another path: Radicale's case)."""
+    start = pathutils.unstrip_path(calendar_path, True)
+    names = []
+    for element in root.findall(f"{{{DAV}}}href"):
+        path = pathutils.sanitize_path(unquote(urlparse(element.text or "").path))
+        if not (path + "/").startswith(base_prefix + "/"):
+            return None
+        path = path[len(base_prefix):]
+        name = path[len(start):]
+        if not path.startswith(start) or not name or not pathutils.is_safe_path_component(name):
+            return None
+        names.append(name)
+    return tuple(names)
+
+
+def _simple_time_range(root: ET.Element) -> tuple[datetime | None, datetime | None] | None:
+    """(start, end) of a filter VCALENDAR > VEVENT [> time-range], the only filter
+    calendar apps send; None for any other filter (Radicale evaluates those)."""
+    filters = root.findall(f"{{{CALDAV}}}filter")
+    if len(filters) != 1 or len(filters[0]) != 1:
+        return None
+    calendar = filters[0][0]
+    if not _is_comp_filter(calendar, "VCALENDAR") or len(calendar) != 1:
+        return None
+    event = calendar[0]
+    if not _is_comp_filter(event, "VEVENT") or len(event) > 1:
+        return None
+    if len(event) == 0:
+        return None, None
+    time_range = event[0]
+    if time_range.tag != f"{{{CALDAV}}}time-range":
+        return None
+    try:
+        start, end = radicale_filter.parse_time_range(time_range)
+    except ValueError:
+        return None
+    return (None if start == radicale_filter.DATETIME_MIN else start,
+            None if end == radicale_filter.DATETIME_MAX else end)
+
+
+def _is_comp_filter(element: ET.Element, name: str) -> bool:
+    return (element.tag == f"{{{CALDAV}}}comp-filter" and element.get("name", "").upper() == name
+            and set(element.attrib) == {"name"})
+
+
+def parse_poll(body: bytes) -> tuple[str, ...] | None:
+    """The props of a Depth 0 PROPFIND asking only for getctag and/or sync-token
+    (what phones poll with); None for any other PROPFIND."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return None
+    prop = root.find(f"{{{DAV}}}prop")
+    if root.tag != f"{{{DAV}}}propfind" or prop is None or len(prop) == 0:
+        return None
+    props = tuple(element.tag for element in prop)
+    return props if set(props) <= {GETCTAG, SYNC_TOKEN} else None
+
+
+# --- answering -----------------------------------------------------------------
+
+def rendering_variant(user: UserRecord) -> str:
+    """What a cached event text depends on besides the activity's revision: the
+    renderer's version and the owner's name, address and zone (ORGANIZER, floating times)."""
+    owner = hashlib.sha256(f"{user.email}\0{user.name}\0{user.timezone}".encode()).hexdigest()[:24]
+    return f"ics{RENDER_VERSION}-{owner}"
+
+
+@dataclass
+class Answer:
+    """A multistatus body, and the renderings made for it (to keep in the cache)."""
+
+    body: str
+    rendered: list[tuple[str, int, str, str]]
+
+
+def answer_poll(props: Iterable[str], *, user: UserRecord, href: str, ctag: str, token: str) -> str:
+    """The PROPFIND answer for the calendar's getctag / sync-token."""
+    values = {GETCTAG: f"<CS:getctag>{escape(ctag)}</CS:getctag>",
+              SYNC_TOKEN: f"<sync-token>{escape(token)}</sync-token>"}
+    found = "".join(values[prop] for prop in props)
+    return (f"{HEAD}<response><href>{escape(href)}</href><propstat><prop>{found}</prop>"
+            f"<status>{OK}</status></propstat></response></multistatus>")
+
+
+def answer_report(
+    db: Session, request: ReportRequest, *, user: UserRecord, href_prefix: str,
+    changed: Iterable[str] | None = (), token: str = "",
+) -> Answer:
+    """The multistatus for ``request`` on ``user``'s calendar.
+
+    ``href_prefix`` is the quoted calendar URL ending in "/"; for a sync,
+    ``changed`` lists the item names changed since the client's token (None:
+    a first sync, everything) and ``token`` is the new sync token.
+    """
+    variant = rendering_variant(user) if request.wants_data else None
+    wanted: tuple[str, ...] = ()
+    if request.kind == "query":
+        entries = calendar_service.list_offered_entries(
+            db, user=user, start=request.start, end=request.end, variant=variant)
+    elif changed is None:
+        entries = calendar_service.list_offered_entries(db, user=user, variant=variant)
+    else:
+        wanted = request.names if request.kind == "multiget" else tuple(changed)
+        entries = calendar_service.list_offered_entries(db, user=user, hrefs=wanted, variant=variant)
+    entries, rendered = _with_bodies(db, entries, user=user, variant=variant)
+    parts = [HEAD]
+    found = {entry.href for entry in entries}
+    for name in wanted:
+        if name not in found:  # deleted (a sync tombstone) or unknown (multiget)
+            parts.append(f"<response><href>{href_prefix}{_quote(name)}</href>"
+                         f"<status>{NOT_FOUND}</status></response>")
+    for entry in entries:
+        parts.append(_response(entry, request.props, href_prefix))
+    if request.kind == "sync":
+        parts.append(f"<sync-token>{escape(token)}</sync-token>")
+    parts.append("</multistatus>")
+    return Answer("".join(parts), rendered)
+
+
+def _with_bodies(
+    db: Session, entries: list[OfferedEntry], *, user: UserRecord, variant: str | None,
+) -> tuple[list[OfferedEntry], list[tuple[str, int, str, str]]]:
+    """Entries with their event texts: cached ones as they are, the others rendered now
+    (from the record read now, so text and ETag are of one revision)."""
+    missing = [entry.activity_id for entry in entries if entry.body is None]
+    if variant is None or not missing:
+        return entries, []
+    records = {record.id: record
+               for record in calendar_service.get_offered_by_ids(db, user=user, ids=missing)}
+    complete, rendered = [], []
+    for entry in entries:
+        if entry.body is None:
+            record = records.get(entry.activity_id)
+            if record is None:
+                continue  # deleted since the listing: the next sync reports it
+            body = render_vcalendar(record)
+            entry = OfferedEntry(record.href, record.id, record.change_pos, body)
+            rendered.append((record.id, record.change_pos, variant, body))
+        complete.append(entry)
+    return complete, rendered
+
+
+def _response(entry: OfferedEntry, props: tuple[str, ...], href_prefix: str) -> str:
+    found, missing = [], []
+    for prop in props:
+        if prop == GETETAG:
+            found.append(f"<getetag>&quot;{entry.change_pos}-{RENDER_VERSION}&quot;</getetag>")
+        elif prop == CALENDAR_DATA:
+            found.append(f"<C:calendar-data>{escape(entry.body or '')}</C:calendar-data>")
+        elif prop == GETCONTENTTYPE:
+            found.append(f"<getcontenttype>{CONTENT_TYPE}</getcontenttype>")
+        else:
+            missing.append(_empty_element(prop))
+    text = f"<response><href>{href_prefix}{_quote(entry.href)}</href>"
+    if found:
+        text += f"<propstat><prop>{''.join(found)}</prop><status>{OK}</status></propstat>"
+    if missing:
+        text += f"<propstat><prop>{''.join(missing)}</prop><status>{NOT_FOUND}</status></propstat>"
+    return text + "</response>"
+
+
+def _empty_element(clark: str) -> str:
+    namespace, _, local = clark[1:].partition("}")
+    return f'<{local} xmlns="{escape(namespace, {chr(34): "&quot;"})}"/>'
+
+
+def _quote(name: str) -> str:
+    return quote(name)  # as Radicale's make_href quotes the path
+
+
+def calendar_href(base_prefix: str, calendar_path: str) -> str:
+    """The calendar's URL as Radicale writes it in answers (quoted, ending in "/")."""
+    return xmlutils.make_href(base_prefix, pathutils.unstrip_path(calendar_path, True))
