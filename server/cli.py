@@ -92,56 +92,27 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
 @click.option("--port", default=5232, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Fill an empty database with a demo CRM and print logins.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Server processes (more than 1 runs gunicorn; use PostgreSQL in production).")
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256),
-              help="Threads per process when --workers is more than 1.")
+              help="Server processes (use PostgreSQL with more than one in production).")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="Request threads per process.")
 @pass_context
 def serve(context: Context, host: str, port: int, demo: bool, workers: int, threads: int) -> None:
     """Run the CalDAV server (Ctrl-C stops it)."""
     from server.app import create_app
-    from server.http import make_server
+    from server.http import listen, run_gunicorn
 
     if demo:
         _prepare_demo(context)
-    if workers > 1:
-        _serve_with_gunicorn(context, host, port, workers, threads)
-        return
-    application = create_app(context.settings, context.engine)
+    settings = context.settings
+    context.engine.dispose()  # schema checked; each worker opens its own connections
     try:
-        server = make_server(host, port, application)
+        sock = listen(host, port)
     except OSError as error:
         raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None
-    click.echo(f"Serving CalDAV on http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)", err=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-
-
-def _serve_with_gunicorn(context: Context, host: str, port: int, workers: int, threads: int) -> None:
-    """Several worker processes, each with its own engine and pool (created after fork)."""
-    try:
-        from gunicorn.app.base import BaseApplication
-    except ImportError:
-        raise click.ClickException("--workers needs gunicorn: pip install 'crm-caldav[production]'") from None
-    from server.app import create_app
-
-    settings = context.settings
-    context.engine.dispose()  # schema checked; workers open their own connections
-
-    class Gunicorn(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
-                               "worker_class": "gthread", "accesslog": None, "loglevel": "warning"}.items():
-                self.cfg.set(key, value)
-
-        def load(self) -> Any:
-            return create_app(settings)
-
-    click.echo(f"Serving CalDAV on http://{host}:{port}/ with {workers} processes (Ctrl-C to stop)", err=True)
-    Gunicorn().run()
+    bound_port = sock.getsockname()[1]
+    processes = f" with {workers} processes" if workers > 1 else ""
+    click.echo(f"Serving CalDAV on http://{host}:{bound_port}/{processes} (Ctrl-C to stop)", err=True)
+    run_gunicorn(lambda: create_app(settings), sock, workers=workers, threads=threads)
 
 
 def _prepare_demo(context: Context) -> None:

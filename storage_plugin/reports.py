@@ -17,6 +17,7 @@ Layer: storage_plugin.
 from __future__ import annotations
 
 import hashlib
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,7 @@ CALENDAR_DATA = f"{{{CALDAV}}}calendar-data"
 GETCTAG = f"{{{CALSERVER}}}getctag"
 SYNC_TOKEN = f"{{{DAV}}}sync-token"
 CONTENT_TYPE = "text/calendar;charset=utf-8;component=VEVENT"  # Radicale's get_content_type
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # needs no unquoting and is a safe path component
 OK = xmlutils.make_response(200)
 NOT_FOUND = xmlutils.make_response(404)
 HEAD = (
@@ -95,9 +97,16 @@ def _item_names(root: ET.Element, *, base_prefix: str, calendar_path: str) -> tu
     """The multiget's hrefs as item names, read as Radicale reads them; None if any is
     not an item of this calendar (the collection itself, another path: Radicale's case)."""
     start = pathutils.unstrip_path(calendar_path, True)
+    prefixes = (quote(base_prefix + start), base_prefix + start)
     names = []
     for element in root.findall(f"{{{DAV}}}href"):
-        path = pathutils.sanitize_path(unquote(urlparse(element.text or "").path))
+        text = (element.text or "").strip()
+        prefix = next((p for p in prefixes if text.startswith(p)), None)
+        name = text[len(prefix):] if prefix else ""
+        if _PLAIN_NAME.fullmatch(name) and name not in (".", ".."):
+            names.append(name)  # the usual case, our own href sent back: nothing to decode
+            continue
+        path = pathutils.sanitize_path(unquote(urlparse(text).path))
         if not (path + "/").startswith(base_prefix + "/"):
             return None
         path = path[len(base_prefix):]

@@ -12,11 +12,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
+from functools import lru_cache
+from typing import Any, Iterable
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
+from crm_model.base import UtcDateTime
 from crm_model.errors import ConflictError, NotFoundError, ReadOnlyCalendarError, StaleRevisionError
 from crm_model.models import Activity, ActivityRendering, CalendarChange, InitialWindowEntry, User
 from crm_model.records import ActivityDraft, ActivityRecord, ChangeSet, OfferedEntry, UserRecord
@@ -33,26 +35,41 @@ _DRAFT_FIELDS = (
 
 
 def offered_condition(user: UserRecord) -> ColumnElement[bool]:
-    """SQL condition: the activity is on ``user``'s calendar.
+    """SQL condition: the activity is on ``user``'s calendar."""
+    return _offered(user.id, user.synced_types, user.window_pos)
+
+
+def _offered(owner: Any, types: Any, window_pos: Any) -> ColumnElement[bool]:
+    """The membership rule, for values or bound parameters.
 
     Owned by the user, of a synced type, and either in the initial window fixed
     at T, changed after T (change position above window_pos), or made by a client.
     """
-    in_window = select(InitialWindowEntry.activity_id).where(InitialWindowEntry.user_id == user.id)
+    in_window = select(InitialWindowEntry.activity_id).where(InitialWindowEntry.user_id == owner)
     return and_(
-        Activity.owner_id == user.id,
-        Activity.type.in_(user.synced_types),
+        Activity.owner_id == owner,
+        Activity.type.in_(types),
         or_(
-            Activity.change_pos > user.window_pos,
+            Activity.change_pos > window_pos,
             Activity.source == SOURCE_CALDAV,
             Activity.id.in_(in_window),
         ),
     )
 
 
+# Built once: every request reads its calendar user, and building a statement
+# costs more than SQLite takes to run it.
+_USER_BY_EMAIL = select(User).where(User.email == bindparam("email"))
+_CHANGES_SINCE = (
+    select(CalendarChange.href)
+    .where(CalendarChange.user_id == bindparam("user_id"), CalendarChange.pos > bindparam("position"))
+    .order_by(CalendarChange.pos)
+)
+
+
 def get_calendar_user(session: Session, *, email: str) -> UserRecord | None:
     """The enabled user whose calendar this is, read fresh (positions, settings)."""
-    user = session.scalars(select(User).where(User.email == email.lower())).one_or_none()
+    user = session.scalars(_USER_BY_EMAIL, {"email": email.lower()}).one_or_none()
     return user_record(user) if user is not None and user.caldav_enabled else None
 
 
@@ -105,7 +122,7 @@ def get_offered_by_ids(session: Session, *, user: UserRecord, ids: Iterable[str]
     return records
 
 
-def overlapping(start: datetime | None, end: datetime | None) -> ColumnElement[bool]:
+def overlapping(start: Any, end: Any) -> ColumnElement[bool]:
     """SQL condition: the activity overlaps [start, end) (a calendar-query time-range)."""
     condition: ColumnElement[bool] = true()
     if end is not None:
@@ -137,26 +154,43 @@ def list_offered_entries(
     One query per 500 hrefs (or one for a time range or the whole calendar), no
     ORM objects: this is what sync, multiget and query answers are built from.
     """
-    columns = [Activity.href, Activity.id, Activity.change_pos]
-    if variant is not None:
+    wanted = None if hrefs is None else list(dict.fromkeys(hrefs))
+    if wanted == []:
+        return []  # a poll with nothing changed: no query at all
+    query = _entries_query(wanted is not None, start is not None, end is not None, variant is not None)
+    params = {"owner": user.id, "types": list(user.synced_types), "window_pos": user.window_pos,
+              "start": start, "end": end, "variant": variant}
+    if wanted is None:
+        return [OfferedEntry(*row) for row in session.execute(query, params)]
+    entries: list[OfferedEntry] = []
+    for first in range(0, len(wanted), _CHUNK):
+        rows = session.execute(query, {**params, "hrefs": wanted[first:first + _CHUNK]})
+        entries += [OfferedEntry(*row) for row in rows]
+    return entries
+
+
+@lru_cache(maxsize=None)
+def _entries_query(by_hrefs: bool, with_start: bool, with_end: bool, with_variant: bool) -> Select:
+    """The listing statement of one shape, built once (building costs more than running it)."""
+    columns: list[Any] = [Activity.href, Activity.id, Activity.change_pos]
+    if with_variant:
         columns.append(ActivityRendering.body)
-    query = select(*columns).where(offered_condition(user), overlapping(start, end))
-    if variant is not None:
+    query = select(*columns).where(
+        _offered(bindparam("owner"), bindparam("types", expanding=True), bindparam("window_pos")),
+        overlapping(bindparam("start", type_=UtcDateTime) if with_start else None,
+                    bindparam("end", type_=UtcDateTime) if with_end else None),
+    )
+    if by_hrefs:
+        query = query.where(Activity.href.in_(bindparam("hrefs", expanding=True)))
+    if with_variant:
         query = query.outerjoin(ActivityRendering, and_(
             ActivityRendering.activity_id == Activity.id,
             ActivityRendering.change_pos == Activity.change_pos,
-            ActivityRendering.variant == variant,
+            ActivityRendering.variant == bindparam("variant"),
         ))
-    if start is not None or end is not None:
+    if with_start or with_end:
         query = query.order_by(Activity.starts_at, Activity.id)
-    if hrefs is None:
-        return [OfferedEntry(*row) for row in session.execute(query)]
-    wanted = list(dict.fromkeys(hrefs))
-    entries: list[OfferedEntry] = []
-    for first in range(0, len(wanted), _CHUNK):
-        rows = session.execute(query.where(Activity.href.in_(wanted[first:first + _CHUNK])))
-        entries += [OfferedEntry(*row) for row in rows]
-    return entries
+    return query
 
 
 def store_renderings(session: Session, renderings: Iterable[tuple[str, int, str, str]]) -> None:
@@ -184,11 +218,7 @@ def store_renderings(session: Session, renderings: Iterable[tuple[str, int, str,
 
 def changes_since(session: Session, *, user: UserRecord, position: int) -> ChangeSet:
     """Hrefs changed or deleted after ``position``; cost follows the number of changes."""
-    rows = session.scalars(
-        select(CalendarChange.href)
-        .where(CalendarChange.user_id == user.id, CalendarChange.pos > position)
-        .order_by(CalendarChange.pos)
-    )
+    rows = session.scalars(_CHANGES_SINCE, {"user_id": user.id, "position": position})
     return ChangeSet(position=user.sync_pos, hrefs=tuple(dict.fromkeys(rows)))
 
 
