@@ -16,7 +16,8 @@ ROWS = [
     ("S6_1", "S6 polls/s, 1 client", "polls/s", True),
     ("S6_4", "S6 polls/s, 4 clients", "polls/s", True),
     ("S6w_4", "S6 polls/s, 4 clients, server --workers", "polls/s", True),
-    ("rss", "peak RSS after polls", "MiB", False),
+    ("rss_all", "peak RSS, S1-S5", "MiB", False),
+    ("rss", "peak RSS during S6 polls", "MiB", False),
     ("rssw", "peak RSS, server --workers (all processes)", "MiB", False),
 ]
 

@@ -78,6 +78,8 @@ def bench_server(server: servers.Server, ds: datagen.Dataset, args) -> dict:
             for key, fn in scenarios.SCENARIOS:
                 res[key] = _guarded(lambda: scenarios.run_scenario(t, key, fn, args.reps, args.budget),
                                     server, key)
+            res["rss_all"] = round(server.rss_mib(), 1)
+            server.reset_rss_peak()  # the polls' own peak, not the first sync's
             for clients in (1, 4):
                 res[f"S6_{clients}"] = _guarded(
                     lambda: scenarios.polls_per_second(t, clients, args.poll_seconds), server, f"S6_{clients}")

@@ -58,6 +58,16 @@ def peak_rss_mib(pid: int) -> float:
     return total_kib / 1024
 
 
+def reset_peak_rss(pid: int) -> None:
+    """Start a new VmHWM measurement for the process tree (Linux: clear_refs 5),
+    so that a later peak_rss_mib() is the peak of what ran in between."""
+    for p in _descendants(pid):
+        try:
+            Path(f"/proc/{p}/clear_refs").write_text("5")
+        except OSError:
+            pass
+
+
 class Server:
     """Common life cycle: load(ds) writes the data, start() runs it, stop() kills it."""
     name = "?"
@@ -123,6 +133,10 @@ class Server:
 
     def rss_mib(self) -> float | None:
         return peak_rss_mib(self.proc.pid) if self.proc else None
+
+    def reset_rss_peak(self) -> None:
+        if self.proc:
+            reset_peak_rss(self.proc.pid)
 
     def log_tail(self, lines: int = 30) -> str:
         try:

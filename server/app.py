@@ -23,6 +23,7 @@ from crm_model.db import make_engine, make_session_factory, schema_is_current, u
 from server.auth import Auth
 from server.config import Settings
 from server.fastpath import FastPath
+from server.http import AnswerBody
 from server.rights import Rights
 from storage_plugin import PluginSettings, Storage, from_ical, paths, request_state
 from storage_plugin.rules import RECURRENCE_FIRST_OCCURRENCE
@@ -141,18 +142,22 @@ class CrmAnswers:
             return lambda data: None
 
         try:
-            body_parts = b"".join(self._application(environ, capture))
+            result = self._application(environ, capture)
+            body_parts = b"".join(result)
         except OperationalError:
             return _send(start_response, request_state.unavailable_answer())
+        # WSGI: close() runs after the answer is sent (the fast path stores renderings then).
+        answered = AnswerBody([body_parts], getattr(result, "close", None))
         status = int(captured["status"].split()[0])
         answer = state.answer or _friendlier(method, environ.get("PATH_INFO", "/"), status, raw_body)
         if answer is not None and status >= 400:
+            answered.close()
             return _send(start_response, answer)
         headers = captured["headers"]
         if method == "PUT" and status in (200, 201, 204) and state.content_changed:
             headers = [(k, v) for k, v in headers if k.lower() != "etag"]
         start_response(captured["status"], headers)
-        return [body_parts]
+        return answered
 
     def _read_body(self, environ: dict) -> bytes | None:
         """The request body, or None when it is over the limit (checked before reading it all)."""

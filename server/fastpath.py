@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import zlib
+from functools import partial
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 
@@ -22,6 +23,7 @@ from radicale import pathutils
 
 from crm_model.records import UserRecord
 from server.auth import Auth
+from server.http import AnswerBody
 from storage_plugin import Storage, paths, reports
 from storage_plugin.collection import calendar_user, session
 
@@ -41,10 +43,13 @@ class FastPath:
         answer = self._try(environ)
         if answer is None:
             return self._radicale(environ, start_response)
-        return _send(environ, start_response, answer)
+        # Renderings made for this answer are stored once it is sent: the client
+        # does not wait for that write.
+        return AnswerBody(_send(environ, start_response, answer.body),
+                          partial(self._storage.keep_renderings, answer.rendered))
 
-    def _try(self, environ: dict) -> str | None:
-        """The multistatus text, or None when Radicale should answer."""
+    def _try(self, environ: dict) -> reports.Answer | None:
+        """The multistatus, or None when Radicale should answer."""
         method = environ.get("REQUEST_METHOD", "").upper()
         if method not in ("REPORT", "PROPFIND"):
             return None
@@ -75,13 +80,12 @@ class FastPath:
             calendar = self._storage.calendar(user)
             if props is not None:
                 token, _ = calendar.sync_position("")
-                return reports.answer_poll(props, user=user, href=href, ctag=calendar.etag, token=token)
+                return reports.Answer(
+                    reports.answer_poll(props, user=user, href=href, ctag=calendar.etag, token=token), [])
             try:
-                answer = calendar.answer(request, href_prefix=href)
+                return calendar.answer(request, href_prefix=href)
             except ValueError:
                 return None  # a sync token not valid here: Radicale's 403 valid-sync-token
-        self._storage.keep_renderings(answer.rendered)
-        return answer.body
 
     def _authorised_user(self, login: str, password: str) -> UserRecord | None:
         """The calendar's user when this login was checked recently and still holds.

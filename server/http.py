@@ -13,6 +13,19 @@ from typing import Any, Callable
 from radicale.server import RequestHandler
 
 
+class AnswerBody(list):
+    """A response body with a WSGI close() that the server calls once it is sent."""
+
+    def __init__(self, parts: list[bytes], on_close: Callable[[], Any] | None = None) -> None:
+        super().__init__(parts)
+        self._on_close = on_close
+
+    def close(self) -> None:
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
+
+
 def listen(host: str, port: int) -> socket.socket:
     """A listening socket, bound here so that port 0 resolves before the server starts."""
     sock = socket.create_server((host, port), reuse_port=False, backlog=128)

@@ -4,6 +4,7 @@ and one without, get the same requests and must give the same answers."""
 
 from __future__ import annotations
 
+import time
 from typing import Iterator
 
 import pytest
@@ -179,3 +180,29 @@ def test_refusals_stay_radicales(two_servers, crm, answered_fast):
         crm.run("caldav", "disable", ALICE)
         assert dav.request(client, "REPORT", CAL, sync).status_code == 401  # at once, cached login or not
     assert answered_fast == ["sync"]
+
+
+def test_cached_renderings_follow_every_change(two_servers, crm):
+    fast, _, password = two_servers
+    from sqlalchemy import text
+
+    def event_text(client) -> str:
+        answer = dav.parse(dav.request(client, "REPORT", CAL, dav.multiget_body([f"{CAL}{href}"]), None))
+        return next(iter(answer.responses.values()))["calendar_data"]
+
+    def cached_renderings() -> int:
+        with fast.engine.connect() as db:
+            return db.execute(text("SELECT count(*) FROM activity_renderings")).scalar()
+
+    href = next(a["href"] for a in crm.export(ALICE)["activities"] if a["id"] == "a-0")
+    with fast.client(ALICE, password) as client:
+        assert "SUMMARY:Demo & <review>" in event_text(client)
+        # stored after the answer went out: wait for it, bounded
+        deadline = time.monotonic() + 10
+        while cached_renderings() == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert cached_renderings() == 1
+        crm.load({"activities": [activity("a-0", ALICE, soon(1), title="Renamed in the CRM")]})
+        assert "SUMMARY:Renamed in the CRM" in event_text(client)
+        crm.load({"users": [user(ALICE, "Alice Renamed", "Europe/Berlin")]})
+        assert "ORGANIZER;CN=Alice Renamed:mailto:" in event_text(client)
