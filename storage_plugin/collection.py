@@ -282,9 +282,13 @@ class ActivityCalendar(BaseCollection):
             request_state.refuse(412, f"Precondition failed: {error}.")
             raise ValueError(str(error)) from error
         new_item = self._item(stored)
+        served = new_item.serialize()
+        # The client fetches this version next (RFC 4791 5.3.4): keep it rendered.
+        calendar_service.store_renderings(
+            session(), [(stored.id, stored.change_pos, reports.rendering_variant(self.user), served)])
         # RFC 4791 5.3.4: no strong ETag unless we store exactly what was sent,
         # so the client fetches the server's version (SPEC 3.7).
-        state.content_changed = _normalise(new_item.serialize()) != _normalise(text)
+        state.content_changed = _normalise(served) != _normalise(text)
         return new_item, (self._item(old) if old else None)
 
     def delete(self, href: str | None = None) -> None:

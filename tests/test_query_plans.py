@@ -8,15 +8,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_model.db import make_engine, make_session_factory
-from crm_model.models import Activity
+from crm_model.models import Activity, Contact
 from crm_model.services import calendar as calendar_service
 from tests.factories import ALICE, BOB, activity, soon, user
 
-TABLES = ("activities", "calendar_changes", "activity_renderings", "users", "initial_window")
+TABLES = ("activities", "calendar_changes", "activity_renderings", "users", "initial_window", "contacts")
 
 
 @pytest.fixture
@@ -75,6 +75,7 @@ def test_hot_queries_use_indexes(session):
                                {"user_id": user_record.id, "position": user_record.sync_pos - 3}),
         "calendar user": _plan(session, calendar_service._USER_BY_EMAIL, {"email": ALICE}),
         "uid check": _plan(session, select(Activity.id).where(Activity.uid == "x").limit(1), {}),
+        "attendee match": _plan(session, select(Contact.id).where(func.lower(Contact.email) == "k@x.jp"), {}),
     }
     for name, plan in plans.items():
         assert plan, name

@@ -18,7 +18,8 @@ class Contact(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
-    # Stored lower case so attendee matching is an indexed equality (SPEC 3.5).
+    # Stored lower case by import; attendee matching compares lower(email), which
+    # the expression index of migration 0003 serves (other writers may use any case).
     email: Mapped[str | None] = mapped_column(String(320), index=True)
 
     def __repr__(self) -> str:

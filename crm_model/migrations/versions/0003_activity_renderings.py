@@ -1,4 +1,5 @@
-"""activity renderings: a serialisation cache keyed by change position
+"""activity renderings: a serialisation cache keyed by change position;
+case-insensitive e-mail indexes for attendee matching
 
 Revision ID: 0003
 Revises: 0002
@@ -26,7 +27,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("activity_id", name="pk_activity_renderings"),
     )
+    # Attendee matching compares lower(email) (other programs may write any case):
+    # without these a PUT with attendees reads every contact and lead.
+    op.create_index("ix_contacts_email_lower", "contacts", [sa.text("lower(email)")])
+    op.create_index("ix_leads_email_lower", "leads", [sa.text("lower(email)")])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_leads_email_lower", "leads")
+    op.drop_index("ix_contacts_email_lower", "contacts")
     op.drop_table("activity_renderings")
