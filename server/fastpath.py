@@ -29,6 +29,7 @@ from storage_plugin.collection import calendar_user, session
 
 WsgiApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 GZIP_MIN_BYTES = 1024
+CHUNK_CHARS = 64 * 1024
 
 
 class FastPath:
@@ -45,7 +46,7 @@ class FastPath:
             return self._radicale(environ, start_response)
         # Renderings made for this answer are stored once it is sent: the client
         # does not wait for that write.
-        return AnswerBody(_send(environ, start_response, answer.body),
+        return AnswerBody(_send(environ, start_response, answer.parts),
                           partial(self._storage.keep_renderings, answer.rendered))
 
     def _try(self, environ: dict) -> reports.Answer | None:
@@ -81,7 +82,7 @@ class FastPath:
             if props is not None:
                 token, _ = calendar.sync_position("")
                 return reports.Answer(
-                    reports.answer_poll(props, user=user, href=href, ctag=calendar.etag, token=token), [])
+                    [reports.answer_poll(props, user=user, href=href, ctag=calendar.etag, token=token)])
             try:
                 return calendar.answer(request, href_prefix=href)
             except ValueError:
@@ -118,14 +119,38 @@ def _basic_credentials(environ: dict) -> tuple[str, str] | None:
     return unquote(login.strip().lower()), password
 
 
-def _send(environ: dict, start_response: Callable[..., Any], text: str) -> list[bytes]:
-    body = text.encode("utf-8")
+def _send(environ: dict, start_response: Callable[..., Any], parts: Iterable[str]) -> list[bytes]:
+    """Encode the answer piece by piece, gzipped when the client takes it and it is not tiny."""
+    gzip = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
+    body, compressed = _encode(parts, gzip)
     headers = [("Content-Type", "text/xml; charset=utf-8")]
-    if len(body) >= GZIP_MIN_BYTES and "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+    if compressed:
+        headers.append(("Content-Encoding", "gzip"))
+    headers.append(("Content-Length", str(sum(len(piece) for piece in body))))
+    start_response("207 Multi-Status", headers)
+    return body
+
+
+def _encode(parts: Iterable[str], gzip: bool) -> tuple[list[bytes], bool]:
+    """(body pieces, gzipped?). Pieces of about 64 KiB: memory follows the compressed
+    size, not the size of the XML text."""
+    out: list[bytes] = []
+    compressor = None
+    batch: list[str] = []
+    size = 0
+    for part in parts:
+        batch.append(part)
+        size += len(part)
+        if size >= CHUNK_CHARS:
+            if gzip and compressor is None:
+                compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+            piece = "".join(batch).encode("utf-8")
+            out.append(compressor.compress(piece) if compressor else piece)
+            batch, size = [], 0
+    piece = "".join(batch).encode("utf-8")
+    if compressor is None and gzip and len(piece) >= GZIP_MIN_BYTES:
         # Level 1: most of the saving (XML compresses 5-10x) for a fraction of the CPU.
         compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-        body = compressor.compress(body) + compressor.flush()
-        headers.append(("Content-Encoding", "gzip"))
-    headers.append(("Content-Length", str(len(body))))
-    start_response("207 Multi-Status", headers)
-    return [body]
+    if compressor is None:
+        return [*out, piece], False
+    return [*out, compressor.compress(piece), compressor.flush()], True

@@ -19,9 +19,9 @@ from __future__ import annotations
 import hashlib
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable
+from typing import Iterable, Iterator
 from urllib.parse import quote, unquote, urlparse
 from xml.sax.saxutils import escape
 
@@ -172,10 +172,14 @@ def rendering_variant(user: UserRecord) -> str:
 
 @dataclass
 class Answer:
-    """A multistatus body, and the renderings made for it (to keep in the cache)."""
+    """A multistatus body, and the renderings made for it (to keep in the cache).
 
-    body: str
-    rendered: list[tuple[str, int, str, str]]
+    ``parts`` is consumed once, as the answer is encoded: a first sync of a large
+    calendar never holds its whole XML text as one string.
+    """
+
+    parts: Iterable[str]
+    rendered: list[tuple[str, int, str, str]] = field(default_factory=list)
 
 
 def answer_poll(props: Iterable[str], *, user: UserRecord, href: str, ctag: str, token: str) -> str:
@@ -208,18 +212,21 @@ def answer_report(
         wanted = request.names if request.kind == "multiget" else tuple(changed)
         entries = calendar_service.list_offered_entries(db, user=user, hrefs=wanted, variant=variant)
     entries, rendered = _with_bodies(db, entries, user=user, variant=variant)
-    parts = [HEAD]
-    found = {entry.href for entry in entries}
-    for name in wanted:
-        if name not in found:  # deleted (a sync tombstone) or unknown (multiget)
-            parts.append(f"<response><href>{href_prefix}{_quote(name)}</href>"
-                         f"<status>{NOT_FOUND}</status></response>")
+    found = {entry.href for entry in entries} if wanted else set()
+    missing = [name for name in wanted if name not in found]  # sync tombstones, unknown hrefs
+    tail = f"<sync-token>{escape(token)}</sync-token>" if request.kind == "sync" else ""
+    return Answer(_multistatus(entries, missing, request.props, href_prefix, tail), rendered)
+
+
+def _multistatus(
+    entries: list[OfferedEntry], missing: list[str], props: tuple[str, ...], href_prefix: str, tail: str,
+) -> Iterator[str]:
+    yield HEAD
+    for name in missing:
+        yield f"<response><href>{href_prefix}{_quote(name)}</href><status>{NOT_FOUND}</status></response>"
     for entry in entries:
-        parts.append(_response(entry, request.props, href_prefix))
-    if request.kind == "sync":
-        parts.append(f"<sync-token>{escape(token)}</sync-token>")
-    parts.append("</multistatus>")
-    return Answer("".join(parts), rendered)
+        yield _response(entry, props, href_prefix)
+    yield tail + "</multistatus>"
 
 
 def _with_bodies(
