@@ -57,7 +57,7 @@ def _offered(owner: Any, types: Any, window_pos: Any, *, owner_column: Any = Non
 
 # Built once: every request reads its calendar user, and building a statement
 # costs more than SQLite takes to run it.
-_USER_BY_EMAIL = select(User).where(User.email == bindparam("email"))
+_USER_BY_EMAIL = select(*User.__table__.columns).where(User.email == bindparam("email"))
 _CHANGES_SINCE = (
     select(CalendarChange.href)
     .where(CalendarChange.user_id == bindparam("user_id"), CalendarChange.pos > bindparam("position"))
@@ -67,7 +67,7 @@ _CHANGES_SINCE = (
 
 def get_calendar_user(session: Session, *, email: str) -> UserRecord | None:
     """The enabled user whose calendar this is, read fresh (positions, settings)."""
-    user = session.scalars(_USER_BY_EMAIL, {"email": email.lower()}).one_or_none()
+    user = session.execute(_USER_BY_EMAIL, {"email": email.lower()}).one_or_none()  # a row, not an ORM object
     return user_record(user) if user is not None and user.caldav_enabled else None
 
 

@@ -6,13 +6,14 @@ Layer: crm_model.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from crm_model.models import Activity, Participant, User
 from crm_model.records import ActivityRecord, ParticipantRecord, UserRecord
 
 
-def user_record(user: User) -> UserRecord:
-    """The boundary record of a user row."""
+def user_record(user: User | Any) -> UserRecord:
+    """The boundary record of a user (an ORM object, or a row of the users table)."""
     props = json.loads(user.calendar_props) if user.calendar_props else {}
     return UserRecord(
         id=user.id,
