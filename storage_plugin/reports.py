@@ -224,8 +224,9 @@ def _multistatus(
     yield HEAD
     for name in missing:
         yield f"<response><href>{href_prefix}{_quote(name)}</href><status>{NOT_FOUND}</status></response>"
+    template = _response_template(props, href_prefix)
     for entry in entries:
-        yield _response(entry, props, href_prefix)
+        yield template.format(href=_quote(entry.href), pos=entry.change_pos, data=escape(entry.body or ""))
     yield tail + "</multistatus>"
 
 
@@ -252,23 +253,30 @@ def _with_bodies(
     return complete, rendered
 
 
-def _response(entry: OfferedEntry, props: tuple[str, ...], href_prefix: str) -> str:
+def _response_template(props: tuple[str, ...], href_prefix: str) -> str:
+    """One item's <response>, as a format string with {href}, {pos} and {data}:
+    the props are sorted out once per answer, not once per item."""
     found, missing = [], []
     for prop in props:
         if prop == GETETAG:
-            found.append(f"<getetag>&quot;{entry.change_pos}-{RENDER_VERSION}&quot;</getetag>")
+            found.append(f"<getetag>&quot;{{pos}}-{RENDER_VERSION}&quot;</getetag>")
         elif prop == CALENDAR_DATA:
-            found.append(f"<C:calendar-data>{escape(entry.body or '')}</C:calendar-data>")
+            found.append("<C:calendar-data>{data}</C:calendar-data>")
         elif prop == GETCONTENTTYPE:
             found.append(f"<getcontenttype>{CONTENT_TYPE}</getcontenttype>")
         else:
-            missing.append(_empty_element(prop))
-    text = f"<response><href>{href_prefix}{_quote(entry.href)}</href>"
+            missing.append(_literal(_empty_element(prop)))
+    text = f"<response><href>{_literal(href_prefix)}{{href}}</href>"
     if found:
         text += f"<propstat><prop>{''.join(found)}</prop><status>{OK}</status></propstat>"
     if missing:
         text += f"<propstat><prop>{''.join(missing)}</prop><status>{NOT_FOUND}</status></propstat>"
     return text + "</response>"
+
+
+def _literal(text: str) -> str:
+    """``text`` inside a format string."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _empty_element(clark: str) -> str:
@@ -277,7 +285,8 @@ def _empty_element(clark: str) -> str:
 
 
 def _quote(name: str) -> str:
-    return quote(name)  # as Radicale's make_href quotes the path
+    # as Radicale's make_href quotes the path; most names need nothing
+    return name if _PLAIN_NAME.fullmatch(name) else quote(name)
 
 
 def calendar_href(base_prefix: str, calendar_path: str) -> str:
