@@ -112,6 +112,29 @@ def notes_lines(run: dict) -> list[str]:
     return lines
 
 
+FLAT_ROWS = ("S2", "S3", "S5", "rss")  # issue 4: these must not grow with the calendar
+
+
+def flatness(results: dict) -> tuple[list[str], list[list[str]]] | None:
+    """Each server's figure at the largest N over the same at the smallest N (1.0 = flat)."""
+    runs = sorted(results["runs"], key=lambda run: run["n"])
+    if len(runs) < 2:
+        return None
+    small, large = runs[0], runs[-1]
+    servers = [s for s in large["servers"] if s in small["servers"]]
+    header = ["scenario", *(f"{s}: N={large['n']} / N={small['n']}" for s in servers)]
+    rows = []
+    for key, label, unit, _ in ROWS:
+        if key not in FLAT_ROWS:
+            continue
+        row = [f"{label} ({unit})"]
+        for server in servers:
+            a, b = _value(large["servers"][server].get(key)), _value(small["servers"][server].get(key))
+            row.append(f"{a / b:.2f}x" if a and b else "–")
+        rows.append(row)
+    return header, rows
+
+
 def write(results: dict, out_dir: Path, reps: int):
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "latest.json").write_text(json.dumps(results, indent=1, default=str))
@@ -124,5 +147,9 @@ def write(results: dict, out_dir: Path, reps: int):
         md += [f"## N = {run['n']} events ({run['crm_activities']} CRM activities in total)", "",
                md_table(*table(run, reps)), ""]
         md += [f"- {line}" for line in notes_lines(run)] + [""]
+    flat = flatness(results)
+    if flat:
+        md += ["## Growth with the calendar size (largest N over smallest N; 1.00x = flat)", "",
+               md_table(*flat), ""]
     md += [f"- {note}" for note in meta.get("notes", [])]
     (out_dir / "latest.md").write_text("\n".join(md) + "\n")

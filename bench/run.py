@@ -207,6 +207,10 @@ def main(argv=None) -> int:
     finally:
         results["meta"]["loadavg_end"] = loadavg()
         report.write(results, Path(args.out), args.reps)
+    flat = report.flatness(results)
+    if flat:
+        print("\nGrowth with the calendar size (largest N over smallest N; 1.00x = flat)\n"
+              + report.text_table(*flat) + "\n")
     print(report.LEGEND)
     log(f"load average at end {results['meta']['loadavg_end']}; results in {args.out}/latest.(json|md)")
     return 1 if failed else 0
