@@ -67,7 +67,7 @@ _CHANGES_SINCE = (
 
 def get_calendar_user(session: Session, *, email: str) -> UserRecord | None:
     """The enabled user whose calendar this is, read fresh (positions, settings)."""
-    user = session.execute(_USER_BY_EMAIL, {"email": email.lower()}).one_or_none()  # a row, not an ORM object
+    user = session.connection().execute(_USER_BY_EMAIL, {"email": email.lower()}).one_or_none()  # a plain row
     return user_record(user) if user is not None and user.caldav_enabled else None
 
 
@@ -158,11 +158,13 @@ def list_offered_entries(
     query = _entries_query(wanted is not None, start is not None, end is not None, variant is not None)
     params = {"owner": user.id, "types": list(user.synced_types), "window_pos": user.window_pos,
               "start": start, "end": end, "variant": variant}
+    # Core execution on the session's connection: plain rows, no ORM bookkeeping.
+    connection = session.connection()
     if wanted is None:
-        return [OfferedEntry(*row) for row in session.execute(query, params)]
+        return [OfferedEntry(*row) for row in connection.execute(query, params)]
     entries: list[OfferedEntry] = []
     for first in range(0, len(wanted), _CHUNK):
-        rows = session.execute(query, {**params, "hrefs": wanted[first:first + _CHUNK]})
+        rows = connection.execute(query, {**params, "hrefs": wanted[first:first + _CHUNK]})
         entries += [OfferedEntry(*row) for row in rows]
     return entries
 
@@ -221,7 +223,7 @@ def store_renderings(session: Session, renderings: Iterable[tuple[str, int, str,
 
 def changes_since(session: Session, *, user: UserRecord, position: int) -> ChangeSet:
     """Hrefs changed or deleted after ``position``; cost follows the number of changes."""
-    rows = session.scalars(_CHANGES_SINCE, {"user_id": user.id, "position": position})
+    rows = session.connection().scalars(_CHANGES_SINCE, {"user_id": user.id, "position": position})
     return ChangeSet(position=user.sync_pos, hrefs=tuple(dict.fromkeys(rows)))
 
 
