@@ -206,3 +206,16 @@ def test_cached_renderings_follow_every_change(two_servers, crm):
         assert "SUMMARY:Renamed in the CRM" in event_text(client)
         crm.load({"users": [user(ALICE, "Alice Renamed", "Europe/Berlin")]})
         assert "ORGANIZER;CN=Alice Renamed:mailto:" in event_text(client)
+
+
+def test_answers_are_encoded_in_pieces_and_gzipped_only_when_worth_it():
+    import zlib
+
+    parts = ["<response>" + "é" * 1000 + "</response>"] * 300  # several 64 KiB pieces
+    body, gzipped = fastpath._encode(parts, True)
+    assert gzipped and len(body) > 2
+    assert zlib.decompress(b"".join(body), 16 + zlib.MAX_WBITS).decode("utf-8") == "".join(parts)
+    body, gzipped = fastpath._encode(parts, False)
+    assert not gzipped and b"".join(body).decode("utf-8") == "".join(parts)
+    body, gzipped = fastpath._encode(["<multistatus/>"], True)
+    assert not gzipped and body == [b"<multistatus/>"]
