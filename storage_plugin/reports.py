@@ -96,7 +96,7 @@ def parse_report(body: bytes, *, base_prefix: str, calendar_path: str) -> Report
 def _item_names(root: ET.Element, *, base_prefix: str, calendar_path: str) -> tuple[str, ...] | None:
     """The multiget's hrefs as item names, read as Radicale reads them; None if any is
     not an item of this calendar (the collection itself, another path: Radicale's case)."""
-    start = pathutils.unstrip_path(calendar_path, True)
+    start = f"/{calendar_path}/"
     prefixes = (quote(base_prefix + start), base_prefix + start)
     names = []
     for element in root.findall(f"{{{DAV}}}href"):
@@ -291,4 +291,4 @@ def _quote(name: str) -> str:
 
 def calendar_href(base_prefix: str, calendar_path: str) -> str:
     """The calendar's URL as Radicale writes it in answers (quoted, ending in "/")."""
-    return xmlutils.make_href(base_prefix, pathutils.unstrip_path(calendar_path, True))
+    return quote(f"{base_prefix}/{calendar_path}/")  # what xmlutils.make_href gives
