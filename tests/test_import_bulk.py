@@ -52,7 +52,8 @@ def _document() -> dict[str, Any]:
         "users": [user(email, timezone_name=zone) for email, zone in OWNERS.items()],
         "contacts": [{"id": f"c-{i}", "name": f"Contact {i}", "email": f"Contact{i}@Example.com"} for i in range(40)],
         "leads": [{"id": f"l-{i}", "name": f"Lead {i}", "email": f"lead{i}@example.net"} for i in range(15)],
-        "activities": [_activity(i) for i in range(N)],
+        # a-7 keeps an href that is not its uid's, as one a client named can.
+        "activities": [_activity(i, href="renamed-7.ics") if i == 7 else _activity(i) for i in range(N)],
     }
 
 
@@ -94,6 +95,7 @@ def test_a_large_file_is_stored_as_given(crm, loaded, database_url):
     assert _as_imported(exported["activities"]) == _as_imported(loaded["activities"])
     by_id = {a["id"]: a for a in exported["activities"]}
     assert by_id["a-1"]["uid"] == "UID-1" and by_id["a-1"]["href"] == "UID-1.ics"
+    assert by_id["a-7"]["uid"] == "UID-7" and by_id["a-7"]["href"] == "renamed-7.ics"
     assert by_id["a-2"]["href"] == f"{by_id['a-2']['uid']}.ics" and by_id["a-2"]["source"] == "crm"
     assert {c["email"] for c in exported["contacts"]} == {f"contact{i}@example.com" for i in range(40)}
     # Every activity was recorded by the triggers, in its owner's change log.
@@ -158,6 +160,8 @@ BAD_ITEMS = [
     (3001, {"uid": "UID-5"}, "activities[3001].uid: already used by activity a-5"),
     (3002, {"uid": "NEW-0", "href": "x.ics"}, "activities[3002].uid: already used by activity a-3000"),
     (3001, {"href": "a/b.ics"}, "activities[3001].href: must be a plain file name"),
+    # Given a uid only, the href is UID.ics, and that one is taken too.
+    (3002, {"uid": "renamed-7", "href": None}, "activities[3002].uid: already used by activity a-7"),
 ]
 
 

@@ -130,8 +130,9 @@ def _rows_where_in(session: Session, query: Select, values: Iterable[Any]) -> It
     """
     column = query.selected_columns[0]
     values = set(values)
-    stored = session.scalar(select(func.count()).select_from(column.table)) if values else 0
-    if stored <= len(values):
+    if not values:
+        return
+    if session.scalar(select(func.count()).select_from(column.table)) <= len(values):
         yield from (row for row in session.execute(query) if row[0] in values)
         return
     for chunk in _chunks(values):
@@ -262,10 +263,12 @@ def _look_up(session: Session, raws: list) -> _Lookups:
         activities=_stored_activities(session, {_loose(raw, "id") for raw in raws} - {None}),
     )
     # uid and href only matter for activities the import creates.
-    creating = [raw for raw in raws if _loose(raw, "id") not in lookups.activities]
-    for key, column, found in (("uid", Activity.uid, lookups.uids), ("href", Activity.href, lookups.hrefs)):
-        values = {raw[key] for raw in creating if isinstance(raw, dict) and isinstance(raw.get(key), str)}
-        found.update(_rows_where_in(session, select(column, Activity.id), values))
+    creating = [raw for raw in raws if isinstance(raw, dict) and _loose(raw, "id") not in lookups.activities]
+    uids = {raw["uid"] for raw in creating if isinstance(raw.get("uid"), str)}
+    hrefs = {raw["href"] for raw in creating if isinstance(raw.get("href"), str)}
+    hrefs |= {f"{uid}.ics" for uid in uids}  # the href of an activity given a uid only
+    lookups.uids.update(_rows_where_in(session, select(Activity.uid, Activity.id), uids))
+    lookups.hrefs.update(_rows_where_in(session, select(Activity.href, Activity.id), hrefs))
     return lookups
 
 
