@@ -54,16 +54,19 @@ class Auth(BaseAuth):
         No database read: the caller compares both with the user row it reads
         anyway, so a disable or a new password still acts on the next request.
         """
-        login = user_service.normalize_email(login)
-        digest = hmac.new(self._key, f"{login}\0{password}".encode(), hashlib.sha256).digest()
+        login, digest = self._cache_key(login, password)
         cached = self._cache.get(digest)
         if cached is None or cached.expires <= time.monotonic() or cached.email != login:
             return None
         return cached.user_id, cached.credentials_version
 
-    def _login(self, login: str, password: str) -> str:
+    def _cache_key(self, login: str, password: str) -> tuple[str, bytes]:
+        """The normalised login and the keyed digest its cached check is stored under."""
         login = user_service.normalize_email(login)
-        digest = hmac.new(self._key, f"{login}\0{password}".encode(), hashlib.sha256).digest()
+        return login, hmac.new(self._key, f"{login}\0{password}".encode(), hashlib.sha256).digest()
+
+    def _login(self, login: str, password: str) -> str:
+        login, digest = self._cache_key(login, password)
         try:
             with self._sessions.begin() as session:
                 cached = self._cache.get(digest)

@@ -103,20 +103,22 @@ def get_offered_by_hrefs(
     session: Session, *, user: UserRecord, hrefs: Iterable[str]
 ) -> list[ActivityRecord]:
     """The offered activities among ``hrefs`` (a multiget); unknown hrefs are left out."""
-    wanted = list(dict.fromkeys(hrefs))
-    records: list[ActivityRecord] = []
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start:start + _CHUNK]
-        records += _load(session, and_(offered_condition(user), Activity.href.in_(chunk)))
-    return records
+    return _load_offered_in(session, user, Activity.href, hrefs)
 
 
 def get_offered_by_ids(session: Session, *, user: UserRecord, ids: Iterable[str]) -> list[ActivityRecord]:
     """The offered activities among ``ids``, loaded whole (what a listing could not serve)."""
-    wanted = list(dict.fromkeys(ids))
+    return _load_offered_in(session, user, Activity.id, ids)
+
+
+def _load_offered_in(
+    session: Session, user: UserRecord, column: Any, values: Iterable[str]
+) -> list[ActivityRecord]:
+    """Offered activities whose ``column`` is among ``values``, one IN list per _CHUNK values."""
+    wanted = list(dict.fromkeys(values))
     records: list[ActivityRecord] = []
-    for start in range(0, len(wanted), _CHUNK):
-        records += _load(session, and_(offered_condition(user), Activity.id.in_(wanted[start:start + _CHUNK])))
+    for first in range(0, len(wanted), _CHUNK):
+        records += _load(session, and_(offered_condition(user), column.in_(wanted[first:first + _CHUNK])))
     return records
 
 
