@@ -1,24 +1,34 @@
-"""Radicale auth plugin: CRM e-mail + app password, cached without delaying a disable.
+"""Logins: CRM e-mail + app password, cached without delaying a disable.
+
+``Auth.authenticate`` is what the crm-caldav handler calls for every request.
+``Auth`` is also a Radicale auth plugin, so a stock Radicale can load it by
+module name (``[auth] type = server.auth``; the database as for the storage
+plugin, see storage_plugin.standalone).
 
 Layer: server.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from radicale import config as radicale_config
 from radicale.auth import BaseAuth
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
+from crm_model.records import UserRecord
+from crm_model.services import calendar as calendar_service
 from crm_model.services import users as user_service
-from storage_plugin import request_state
+from storage_plugin.backend import CalendarBackend
+
+CACHE_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -29,36 +39,79 @@ class _CachedLogin:
     expires: float
 
 
+def basic_credentials(authorization: str) -> tuple[str, str] | None:
+    """(login, password) of an RFC 7617 Basic Authorization value; None when malformed.
+
+    The login is normalised as users are stored: URL-decoded (iOS may send
+    user%40example.com) and lower case.
+    """
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    login, separator, password = decoded.partition(":")
+    if not separator or not login.strip():
+        return None
+    return user_service.normalize_email(unquote(login)), password
+
+
 class Auth(BaseAuth):
     """Checks app passwords (pbkdf2 hashes) and caches successes by a keyed digest.
 
-    The slow hash is paid once per cache period; every request still does one
-    indexed read of the user's enabled flag and credentials version, so a
-    disable or a new password takes effect on the very next request (SPEC 6).
+    The slow hash is paid once per cache period; every request still reads the
+    user's row, so a disable or a new password takes effect on the very next
+    request (SPEC 6).
     """
 
-    def __init__(
-        self, configuration: radicale_config.Configuration, *, sessions: sessionmaker[Session],
-        cache_seconds: int = 300,
-    ) -> None:
+    def __init__(self, configuration: radicale_config.Configuration, *,
+                 backend: CalendarBackend | None = None, cache_seconds: int = 300) -> None:
         super().__init__(configuration)
-        self._sessions = sessions
+        if backend is None:
+            from storage_plugin.standalone import backend_from_configuration
+
+            backend = backend_from_configuration(configuration, section="auth")
+        self._backend = backend
         self._cache_seconds = cache_seconds
         self._cache: dict[bytes, _CachedLogin] = {}
         self._key = secrets.token_bytes(32)  # cache keys never hold passwords
         self._lock = threading.Lock()
 
-    def remembered(self, login: str, password: str) -> tuple[int, int] | None:
-        """(user id, credentials version) of a login checked within the cache period, else None.
+    def authenticate(self, login: str, password: str) -> UserRecord | None:
+        """The calendar user for these credentials, or None when they do not hold.
 
-        No database read: the caller compares both with the user row it reads
-        anyway, so a disable or a new password still acts on the next request.
+        Raises:
+            Refusal: 503 when the database is unavailable.
         """
         login, digest = self._cache_key(login, password)
-        cached = self._cache.get(digest)
-        if cached is None or cached.expires <= time.monotonic() or cached.email != login:
+        with self._backend.reading() as session:
+            user = calendar_service.get_calendar_user(session, email=login)
+            if user is None:
+                user_service.verify_login(session, login=login, password=password)  # same cost: no oracle
+                return None
+            if self._remembered(digest, user):
+                return user
+            verified = user_service.verify_login(session, login=login, password=password)
+        if verified is None:
+            with self._lock:
+                self._cache.pop(digest, None)
             return None
-        return cached.user_id, cached.credentials_version
+        self._remember(digest, verified)
+        return verified
+
+    def _remembered(self, digest: bytes, user: UserRecord) -> bool:
+        cached = self._cache.get(digest)
+        return (cached is not None and cached.expires > time.monotonic() and cached.email == user.email
+                and (cached.user_id, cached.credentials_version) == (user.id, user.credentials_version))
+
+    def _remember(self, digest: bytes, user: UserRecord) -> None:
+        with self._lock:
+            if len(self._cache) > CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[digest] = _CachedLogin(
+                user.email, user.id, user.credentials_version, time.monotonic() + self._cache_seconds)
 
     def _cache_key(self, login: str, password: str) -> tuple[str, bytes]:
         """The normalised login and the keyed digest its cached check is stored under."""
@@ -66,26 +119,6 @@ class Auth(BaseAuth):
         return login, hmac.new(self._key, f"{login}\0{password}".encode(), hashlib.sha256).digest()
 
     def _login(self, login: str, password: str) -> str:
-        login, digest = self._cache_key(login, password)
-        try:
-            with self._sessions.begin() as session:
-                cached = self._cache.get(digest)
-                if cached and cached.expires > time.monotonic() and user_service.login_still_valid(
-                    session, user_id=cached.user_id, credentials_version=cached.credentials_version
-                ):
-                    return cached.email
-                user = user_service.verify_login(session, login=login, password=password)
-        except OperationalError:
-            request_state.refuse_unavailable()
-            return ""
-        if user is None:
-            with self._lock:
-                self._cache.pop(digest, None)
-            return ""
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = _CachedLogin(
-                user.email, user.id, user.credentials_version, time.monotonic() + self._cache_seconds
-            )
-        return user.email
+        """Radicale's plugin entry point (stock Radicale only)."""
+        user = self.authenticate(login, password)
+        return user.email if user is not None else ""

@@ -7,21 +7,26 @@ from __future__ import annotations
 
 from radicale import config as radicale_config
 from radicale.rights import BaseRights
-from sqlalchemy.orm import Session, sessionmaker
 
 from storage_plugin import paths
-from storage_plugin.collection import calendar_user
+from storage_plugin.backend import CalendarBackend
 
 
 class Rights(BaseRights):
     """Owner-only rights; read-only calendars get "r" so clients show them read-only (SPEC 3.9).
 
     The principal is "R": users cannot create collections (MKCALENDAR) in it.
+    A stock Radicale loads it by module name (``[rights] type = server.rights``).
     """
 
-    def __init__(self, configuration: radicale_config.Configuration, *, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, configuration: radicale_config.Configuration, *,
+                 backend: CalendarBackend | None = None) -> None:
         super().__init__(configuration)
-        self._sessions = sessions
+        if backend is None:
+            from storage_plugin.standalone import backend_from_configuration
+
+            backend = backend_from_configuration(configuration, section="rights")
+        self._backend = backend
 
     def authorization(self, user: str, user_groups: set[str], path: str) -> str:
         parts = paths.split(path)
@@ -35,7 +40,7 @@ class Rights(BaseRights):
             return "R"
         if parts[1] != paths.CALENDAR_NAME:
             return ""
-        owner = calendar_user(user, self._sessions)
+        owner = self._backend.calendar_user(user)
         if owner is None:
             return ""
         return "r" if owner.read_only else "rw"

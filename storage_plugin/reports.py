@@ -16,7 +16,6 @@ Layer: storage_plugin.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -31,7 +30,8 @@ from sqlalchemy.orm import Session
 
 from crm_model.records import OfferedEntry, UserRecord
 from crm_model.services import calendar as calendar_service
-from storage_plugin.to_ical import RENDER_VERSION, render_vcalendar
+from storage_plugin.rendering import RENDERING_VARIANT, served_text
+from storage_plugin.to_ical import RENDER_VERSION
 
 DAV = "DAV:"
 CALDAV = "urn:ietf:params:xml:ns:caldav"
@@ -163,13 +163,6 @@ def parse_poll(body: bytes) -> tuple[str, ...] | None:
 
 # --- answering -----------------------------------------------------------------
 
-def rendering_variant(user: UserRecord) -> str:
-    """What a cached event text depends on besides the activity's revision: the
-    renderer's version and the owner's name, address and zone (ORGANIZER, floating times)."""
-    owner = hashlib.sha256(f"{user.email}\0{user.name}\0{user.timezone}".encode()).hexdigest()[:24]
-    return f"ics{RENDER_VERSION}-{owner}"
-
-
 @dataclass
 class Answer:
     """A multistatus body, and the renderings made for it (to keep in the cache).
@@ -201,7 +194,7 @@ def answer_report(
     ``changed`` lists the item names changed since the client's token (None:
     a first sync, everything) and ``token`` is the new sync token.
     """
-    variant = rendering_variant(user) if request.wants_data else None
+    variant = RENDERING_VARIANT if request.wants_data else None
     wanted: tuple[str, ...] = ()
     if request.kind == "query":
         entries = calendar_service.list_offered_entries(
@@ -246,7 +239,7 @@ def _with_bodies(
             record = records.get(entry.activity_id)
             if record is None:
                 continue  # deleted since the listing: the next sync reports it
-            body = render_vcalendar(record)
+            body = served_text(record)
             entry = OfferedEntry(record.href, record.id, record.change_pos, body)
             rendered.append((record.id, record.change_pos, variant, body))
         complete.append(entry)

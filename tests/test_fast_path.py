@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from server import fastpath
+from server import http
 from storage_plugin import reports
 from tests import dav
 from tests.conftest import RunningServer, start_server
@@ -80,13 +80,13 @@ def answered_fast(monkeypatch) -> list[str]:
         return real(db, request, **kwargs)
 
     monkeypatch.setattr(reports, "answer_report", spy)
-    real_poll = fastpath.reports.answer_poll
+    real_poll = reports.answer_poll
 
     def poll_spy(props, **kwargs):
         seen.append("poll")
         return real_poll(props, **kwargs)
 
-    monkeypatch.setattr(fastpath.reports, "answer_poll", poll_spy)
+    monkeypatch.setattr(reports, "answer_poll", poll_spy)
     return seen
 
 
@@ -164,7 +164,7 @@ def test_ctag_poll_equals_radicales(two_servers, answered_fast):
     assert answered_fast == ["poll"]
 
 
-def test_refusals_stay_radicales(two_servers, crm, answered_fast):
+def test_refusals_keep_radicales_statuses(two_servers, crm, answered_fast):
     fast, _, password = two_servers
     sync = dav.body("04b-sync-collection-initial.xml")
     with fast.client(ALICE, "wrong-password") as intruder:
@@ -212,10 +212,10 @@ def test_answers_are_encoded_in_pieces_and_gzipped_only_when_worth_it():
     import zlib
 
     parts = ["<response>" + "é" * 1000 + "</response>"] * 300  # several 64 KiB pieces
-    body, gzipped = fastpath._encode(parts, True)
+    body, gzipped = http.encode_answer(parts, True)
     assert gzipped and len(body) > 2
     assert zlib.decompress(b"".join(body), 16 + zlib.MAX_WBITS).decode("utf-8") == "".join(parts)
-    body, gzipped = fastpath._encode(parts, False)
+    body, gzipped = http.encode_answer(parts, False)
     assert not gzipped and b"".join(body).decode("utf-8") == "".join(parts)
-    body, gzipped = fastpath._encode(["<multistatus/>"], True)
+    body, gzipped = http.encode_answer(["<multistatus/>"], True)
     assert not gzipped and body == [b"<multistatus/>"]

@@ -1,0 +1,266 @@
+"""The crm-caldav WSGI handler: every request is authenticated here, then answered here or by Radicale.
+
+Answered here, through the calendar backend with explicit arguments: PUT,
+DELETE and GET/HEAD of an event, the hot REPORTs (sync-collection,
+calendar-multiget, calendar-query with a time range) and the getctag /
+sync-token poll, and the refusals of what the CRM never allows (MKCALENDAR,
+MKCOL, MOVE, DELETE of a collection, any path of another user). Radicale
+answers discovery, PROPPATCH and the long tail, with the login handed over
+as REMOTE_USER (its ``remote_user`` auth) so that a password is checked once.
+Every refusal is a ``Refusal``, answered by ``refusals.answer_for``.
+
+Layer: server.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from radicale import pathutils
+
+from crm_model.records import UserRecord
+from server import principal
+from server.auth import Auth, basic_credentials
+from server.http import AnswerBody, encode_answer
+from storage_plugin import paths, reports, tokens
+from storage_plugin.backend import CalendarBackend
+from storage_plugin.refusals import (
+    NO_SUCH_EVENT_MESSAGE,
+    NOT_YOURS_MESSAGE,
+    ONE_CALENDAR_MESSAGE,
+    Refusal,
+    answer_for,
+    status_line,
+)
+
+logger = logging.getLogger(__name__)
+WsgiApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
+XML_METHODS = frozenset({"PROPFIND", "PROPPATCH", "REPORT", "MKCALENDAR", "MKCOL"})
+UNAUTHENTICATED_PATHS = ("/.well-known/",)
+EVENT_CONTENT_TYPE = "text/calendar; charset=utf-8"
+REALM = "CRM calendar"
+
+
+@dataclass(frozen=True)
+class DavRequest:
+    """What this handler reads of one HTTP request."""
+
+    method: str
+    path: str  # sanitised, without the base prefix
+    parts: tuple[str, ...]  # path segments: (login, "crm", name)
+    base_prefix: str  # "" or "/caldav" (X-Script-Name behind a proxy)
+    body: bytes
+    if_match: str | None
+    if_none_match: bool
+    depth: str
+    accepts_gzip: bool
+
+    @property
+    def is_event(self) -> bool:
+        """The path names an event on a CRM calendar."""
+        return len(self.parts) == 3 and self.parts[1] == paths.CALENDAR_NAME
+
+    @property
+    def is_calendar(self) -> bool:
+        """The path names a CRM calendar."""
+        return len(self.parts) == 2 and self.parts[1] == paths.CALENDAR_NAME
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer made here: status, headers and body pieces, and work for after sending it."""
+
+    status: str
+    headers: list[tuple[str, str]]
+    body: list[bytes]
+    after: Callable[[], None] | None = None
+
+
+class CalDavHandler:
+    """WSGI application: authentication, our answers, and Radicale for the rest."""
+
+    def __init__(self, radicale_app: WsgiApp, *, backend: CalendarBackend, auth: Auth,
+                 max_event_bytes: int, failed_login_delay: float, fast_reports: bool = True) -> None:
+        self._radicale = radicale_app
+        self._backend = backend
+        self._auth = auth
+        self._max_event_bytes = max_event_bytes
+        self._failed_login_delay = failed_login_delay
+        self._fast_reports = fast_reports
+
+    def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        try:
+            answer = self._handle(environ)
+        except Refusal as refusal:
+            answer = _refused(refusal)
+        if answer is None:
+            return self._radicale(environ, start_response)
+        start_response(answer.status, answer.headers)
+        if environ.get("REQUEST_METHOD", "").upper() == "HEAD":
+            return AnswerBody([], answer.after)
+        return AnswerBody(answer.body, answer.after)
+
+    def _handle(self, environ: dict) -> Answer | None:
+        """Our answer, or None when Radicale answers (environ prepared for it)."""
+        environ.pop("REMOTE_USER", None)  # only this handler says who logged in
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        path = pathutils.sanitize_path(environ.get("PATH_INFO", "/"))
+        if method == "OPTIONS" or any(p in path + "/" for p in UNAUTHENTICATED_PATHS):
+            return None
+        request = self._read_request(environ, method, path)
+        user = self._authenticate(environ)
+        environ["REMOTE_USER"] = user.email
+        if request.parts and request.parts[0] != user.email:
+            raise Refusal(403, NOT_YOURS_MESSAGE, "D:need-privileges")
+        if method in ("MKCALENDAR", "MKCOL", "MOVE") or (method == "DELETE" and not request.is_event):
+            raise Refusal(403, ONE_CALENDAR_MESSAGE, "D:need-privileges")
+        if method == "PUT":
+            return self._put(request, user)
+        if method == "DELETE":
+            self._backend.delete(user, request.parts[2], if_match=request.if_match)
+            return Answer(status_line(204), [("Content-Length", "0")], [])
+        if method in ("GET", "HEAD") and request.is_event:
+            return self._get(request, user)
+        if method in ("REPORT", "PROPFIND") and request.is_calendar and self._fast_reports:
+            answer = self._report(request, user)
+            if answer is not None:
+                return answer
+        if method == "PROPFIND":
+            return self._radicale_propfind(environ, request, user)
+        return None
+
+    def _read_request(self, environ: dict, method: str, path: str) -> DavRequest:
+        base_prefix = environ.get("HTTP_X_SCRIPT_NAME", environ.get("SCRIPT_NAME", "")).rstrip("/")
+        if base_prefix and not base_prefix.startswith("/"):
+            raise Refusal(400, "X-Script-Name must start with '/'.")
+        body = self._read_body(environ, method)
+        if method in XML_METHODS and (b"<!DOCTYPE" in body or b"<!ENTITY" in body):
+            # No DAV client sends a DTD; entity tricks (billion laughs, external
+            # entities) get a clear 400 instead of a parser's fault.
+            raise Refusal(400, "XML with a DOCTYPE or entity declarations is not accepted.")
+        return DavRequest(
+            method=method, path=path, parts=tuple(paths.split(path)), base_prefix=base_prefix, body=body,
+            if_match=environ.get("HTTP_IF_MATCH"),
+            if_none_match=environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*",
+            depth=environ.get("HTTP_DEPTH", "0"),
+            accepts_gzip="gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""),
+        )
+
+    def _read_body(self, environ: dict, method: str) -> bytes:
+        """The request body, refused with 413 when over the limit (checked before reading it)."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise Refusal(400, "Content-Length is not a number.") from None
+        if length > self._max_event_bytes:
+            what = "The event" if method == "PUT" else "The request body"
+            raise Refusal(413, f"{what} is larger than the limit of {self._max_event_bytes} bytes.")
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(body)  # Radicale reads it again
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return bytes(body)
+
+    def _authenticate(self, environ: dict) -> UserRecord:
+        """The user of this request's Basic credentials; 401 (after a delay) otherwise."""
+        credentials = basic_credentials(environ.get("HTTP_AUTHORIZATION", ""))
+        user = self._auth.authenticate(*credentials) if credentials else None
+        if user is not None:
+            return user
+        if credentials:
+            time.sleep(self._failed_login_delay)  # throttles guessing
+        raise Unauthorized()
+
+    def _put(self, request: DavRequest, user: UserRecord) -> Answer:
+        if not request.is_event:
+            raise Refusal(403, f"Put each event at /{user.email}/crm/<name>.ics.", "D:need-privileges")
+        result = self._backend.put(user, request.parts[2], request.body,
+                                   if_match=request.if_match, if_none_match=request.if_none_match)
+        headers = [("Content-Length", "0")]
+        if result.etag is not None:  # RFC 4791 5.3.4: only for the very bytes sent
+            headers.append(("ETag", result.etag))
+        return Answer(status_line(201 if result.created else 204), headers, [])
+
+    def _get(self, request: DavRequest, user: UserRecord) -> Answer:
+        event = self._backend.get(user, request.parts[2])
+        if event is None:
+            raise Refusal(404, NO_SUCH_EVENT_MESSAGE)
+        body, gzipped = encode_answer([event.text], request.accepts_gzip)
+        headers = [("Content-Type", EVENT_CONTENT_TYPE), ("ETag", event.etag),
+                   ("Last-Modified", event.last_modified)]
+        if gzipped:
+            headers.append(("Content-Encoding", "gzip"))
+        headers.append(("Content-Length", str(sum(len(piece) for piece in body))))
+        return Answer(status_line(200), headers, body)
+
+    def _report(self, request: DavRequest, user: UserRecord) -> Answer | None:
+        """The hot REPORTs and the ctag poll from SQL; None for what Radicale should answer."""
+        calendar_path = paths.calendar_path(user.email)
+        href = reports.calendar_href(request.base_prefix, calendar_path)
+        if request.method == "PROPFIND":
+            props = reports.parse_poll(request.body) if request.depth == "0" else None
+            if props is None:
+                return None
+            poll = reports.answer_poll(props, user=user, href=href, ctag=tokens.ctag(user),
+                                       token=tokens.sync_token(user))
+            return _multistatus([poll], request.accepts_gzip)
+        parsed = reports.parse_report(request.body, base_prefix=request.base_prefix, calendar_path=calendar_path)
+        if parsed is None:
+            return None
+        answer = self._backend.report(user, parsed, href_prefix=href)
+        rendered = answer.rendered
+        multistatus = _multistatus(answer.parts, request.accepts_gzip)
+        # Renderings made for this answer are stored once it is sent: the client does not wait.
+        return Answer(multistatus.status, multistatus.headers, multistatus.body,
+                      lambda: self._backend.keep_renderings(rendered))
+
+    def _radicale_propfind(self, environ: dict, request: DavRequest, user: UserRecord) -> Answer:
+        """Radicale's PROPFIND answer, with mailto:<e-mail> in the principal's address set."""
+        environ.pop("HTTP_ACCEPT_ENCODING", None)  # plain XML to read; compressed below
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., None]:
+            captured.update(status=status, headers=headers)
+            return lambda data: None
+
+        result = self._radicale(environ, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            getattr(result, "close", lambda: None)()
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        if captured["status"].startswith("207"):
+            body = principal.with_user_address(body, base_prefix=request.base_prefix, email=user.email)
+        pieces, gzipped = encode_answer([body], request.accepts_gzip)
+        if gzipped:
+            headers.append(("Content-Encoding", "gzip"))
+        headers.append(("Content-Length", str(sum(len(piece) for piece in pieces))))
+        return Answer(captured["status"], headers, pieces)
+
+
+class Unauthorized(Refusal):
+    """No valid credentials: 401 with a Basic challenge (RFC 7617)."""
+
+    def __init__(self) -> None:
+        super().__init__(401, "Log in with your CRM e-mail and an app password.")
+
+
+def _refused(refusal: Refusal) -> Answer:
+    answer = answer_for(refusal)
+    headers = list(answer.headers)
+    if isinstance(refusal, Unauthorized):
+        headers.append(("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"'))
+    return Answer(answer.status, headers, [answer.body])
+
+
+def _multistatus(parts: Iterable[str | bytes], gzip: bool) -> Answer:
+    body, gzipped = encode_answer(parts, gzip)
+    headers = [("Content-Type", "text/xml; charset=utf-8")]
+    if gzipped:
+        headers.append(("Content-Encoding", "gzip"))
+    headers.append(("Content-Length", str(sum(len(piece) for piece in body))))
+    return Answer(status_line(207), headers, body)
