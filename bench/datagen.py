@@ -214,8 +214,8 @@ def event_ics(e: Event, today: dt.date, dtstamp: dt.datetime, title: str | None 
     ev.add("uid", e.uid)
     ev.add("dtstamp", dtstamp)
     if e.tzid == "UTC":
-        ev.add("dtstart", e.start.astimezone(dt.timezone.utc))
-        ev.add("dtend", e.end.astimezone(dt.timezone.utc))
+        ev.add("dtstart", e.start.astimezone(dt.UTC))
+        ev.add("dtend", e.end.astimezone(dt.UTC))
     else:
         # Naive local time + TZID parameter: the form clients send.
         ev.add("dtstart", e.start.replace(tzinfo=None), parameters={"TZID": e.tzid})
@@ -242,6 +242,6 @@ def event_ics(e: Event, today: dt.date, dtstamp: dt.datetime, title: str | None 
 def peer_files(ds: Dataset) -> list[tuple[str, bytes]]:
     """(href, ics) for every bench event, computed once per dataset."""
     if "files" not in ds._ics_cache:
-        stamp = dt.datetime.combine(ds.today, dt.time(6, 0), dt.timezone.utc)
+        stamp = dt.datetime.combine(ds.today, dt.time(6, 0), dt.UTC)
         ds._ics_cache["files"] = [(e.href, event_ics(e, ds.today, stamp)) for e in ds.bench_events]
     return ds._ics_cache["files"]

@@ -79,7 +79,10 @@ def table(run: dict, reps: int) -> tuple[list[str], list[list[str]]]:
 
 def text_table(header, rows) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
+    def line(r: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 

@@ -76,13 +76,14 @@ def bench_server(server: servers.Server, ds: datagen.Dataset, args) -> dict:
         t = scenarios.Target(server, ds, Dav(server.base_url, server.auth), Dav(server.base_url, server.auth))
         try:
             for key, fn in scenarios.SCENARIOS:
-                res[key] = _guarded(lambda: scenarios.run_scenario(t, key, fn, args.reps, args.budget),
+                res[key] = _guarded(lambda key=key, fn=fn: scenarios.run_scenario(t, key, fn, args.reps, args.budget),
                                     server, key)
             res["rss_all"] = round(server.rss_mib(), 1)
             server.reset_rss_peak()  # the polls' own peak, not the first sync's
             for clients in (1, 4):
                 res[f"S6_{clients}"] = _guarded(
-                    lambda: scenarios.polls_per_second(t, clients, args.poll_seconds), server, f"S6_{clients}")
+                    lambda clients=clients: scenarios.polls_per_second(t, clients, args.poll_seconds), server,
+                    f"S6_{clients}")
             res["rss"] = round(server.rss_mib(), 1)
             if isinstance(server, servers.Ours) and server.supports_workers():
                 # Same database, restarted with several worker processes for concurrency.

@@ -57,12 +57,12 @@ class Target:
 
 def month_window(today: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """Thirty days around today, in UTC (S4)."""
-    start = dt.datetime.combine(today - dt.timedelta(days=14), dt.time(0), dt.timezone.utc)
+    start = dt.datetime.combine(today - dt.timedelta(days=14), dt.time(0), dt.UTC)
     return start, start + dt.timedelta(days=30)
 
 
 def ical_utc(t: dt.datetime) -> str:
-    return t.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return t.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def unfold(text: str) -> str:
@@ -159,7 +159,7 @@ def s5_create(t: Target):
     """PUT of a brand-new event with If-None-Match: *; placed 3 years out so that it
     does not change S4's month."""
     i = t.added
-    tz = dt.timezone.utc
+    tz = dt.UTC
     day = t.ds.today + dt.timedelta(days=3 * 365 + i)
     start = dt.datetime(day.year, day.month, day.day, 9, 0, tzinfo=tz)
     ev = datagen.Event(
@@ -168,7 +168,7 @@ def s5_create(t: Target):
         description="Created by the benchmark (S5).", reminder_minutes=15, participants=[],
         attendees=[("Kenji Sato", "kenji@example.jp")],
         uid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench-new-{t.ds.n}-{i}")).upper())
-    stamp = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    stamp = dt.datetime.now(dt.UTC).replace(microsecond=0)
     t.timed.put(t.cal + ev.href, datagen.event_ics(ev, t.ds.today, stamp),
                 if_none_match=True, expect=(201,))
     t.added += 1

@@ -71,9 +71,9 @@ def upgrade_schema(engine: Engine) -> None:
 
 def schema_is_current(engine: Engine) -> bool:
     """True when the database already has the newest schema (cheap check)."""
+    from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
-    from alembic.config import Config
 
     if not inspect(engine).has_table("alembic_version"):
         return False

@@ -7,10 +7,11 @@ Layer: server.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import Any
 
-import radicale
+import radicale.app
 from radicale import config as radicale_config
 from sqlalchemy import Engine
 
@@ -65,7 +66,7 @@ def create_app(settings: Settings, engine: Engine | None = None, *, fast_path: b
         upgrade_schema(engine)
     prepare_renderings(make_session_factory(engine))
     backend = make_backend(settings, engine)
-    application = radicale.Application(build_configuration(settings, backend))
+    application = radicale.app.Application(build_configuration(settings, backend))
     auth = Auth(application.configuration, backend=backend, cache_seconds=settings.login_cache_seconds)
     return CalDavHandler(application, backend=backend, auth=auth, max_event_bytes=settings.max_event_bytes,
                          failed_login_delay=settings.failed_login_delay, fast_reports=fast_path)

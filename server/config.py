@@ -6,9 +6,9 @@ The only module that reads the environment. Layer: server.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from crm_model.records import WindowPolicy
 from storage_plugin.rules import RECURRENCE_FIRST_OCCURRENCE, RECURRENCE_REJECT

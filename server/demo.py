@@ -29,9 +29,9 @@ def demo_data(today: date, seed: int = 7) -> dict[str, Any]:
     rng = random.Random(seed)
     contacts = [_person(rng, f"c-{i}", i) for i in range(1, 25)]
     leads = [_person(rng, f"l-{i}", i + 40) for i in range(1, 13)]
-    activities = []
+    activities: list[dict[str, Any]] = []
     for owner, _, zone in DEMO_USERS:
-        for n in range(100):
+        for _ in range(100):
             activities.append(_activity(rng, owner, ZoneInfo(zone), today, contacts, leads, len(activities) + 1))
     return {
         "users": [{"email": e, "name": n, "timezone": z} for e, n, z in DEMO_USERS],
@@ -48,7 +48,7 @@ def _person(rng: random.Random, person_id: str, index: int) -> dict[str, str]:
 
 
 def _activity(rng: random.Random, owner: str, zone: ZoneInfo, today: date,
-              contacts: list, leads: list, number: int) -> dict[str, Any]:
+              contacts: list[dict[str, str]], leads: list[dict[str, str]], number: int) -> dict[str, Any]:
     day = today + timedelta(days=rng.randint(-45, 90))
     is_call = rng.random() < 0.35
     start = datetime.combine(day, time(rng.choice([8, 9, 10, 11, 13, 14, 15, 16]), rng.choice([0, 30])), zone)

@@ -9,8 +9,8 @@ import socket
 import socketserver
 import wsgiref.simple_server
 import zlib
-from collections.abc import Iterable
-from typing import Any, Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from radicale.server import RequestHandler
 
@@ -81,7 +81,7 @@ def run_gunicorn(
     """
     from gunicorn.app.base import BaseApplication
 
-    class Gunicorn(BaseApplication):  # type: ignore[misc]
+    class Gunicorn(BaseApplication):
         def load_config(self) -> None:
             settings = {"bind": f"fd://{sock.fileno()}", "workers": workers, "threads": threads,
                         "worker_class": "gthread", "accesslog": None, "loglevel": "warning",

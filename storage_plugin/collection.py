@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import Any, overload
 
@@ -168,4 +168,4 @@ def _from_timestamp(value: int, unbounded: int) -> datetime | None:
     """A filter bound as a datetime; None for Radicale's "no bound" sentinels."""
     if value == unbounded:
         return None
-    return datetime.fromtimestamp(value, timezone.utc)
+    return datetime.fromtimestamp(value, UTC)

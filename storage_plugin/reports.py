@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Iterator
 from urllib.parse import quote, unquote, urlparse
 from xml.sax.saxutils import escape
 

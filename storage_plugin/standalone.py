@@ -13,7 +13,7 @@ Layer: storage_plugin (the one place here that reads the environment).
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 
 from radicale import config as radicale_config
 from sqlalchemy import Engine
@@ -37,7 +37,7 @@ def database_url(configuration: radicale_config.Configuration, section: str) -> 
     return str(configured or os.environ.get("CRM_CALDAV_DB") or DEFAULT_DATABASE_URL)
 
 
-@lru_cache(maxsize=None)
+@cache
 def prepared_engine(url: str) -> Engine:
     """One engine per URL, with the schema upgraded and renderings versioned."""
     engine = make_engine(url)

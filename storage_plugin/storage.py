@@ -12,9 +12,9 @@ Layer: storage_plugin.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, ContextManager
+from contextlib import AbstractContextManager
+from typing import Any
 
 from radicale import config as radicale_config
 from radicale import types
@@ -47,7 +47,7 @@ class Storage(BaseStorage):
         self,
         path: str,
         depth: str = "0",
-        child_context_manager: Callable[[str, str | None], ContextManager[None]] | None = None,
+        child_context_manager: Callable[[str, str | None], AbstractContextManager[None]] | None = None,
         user_groups: set[str] = set(),  # noqa: B006 - Radicale's signature
     ) -> Iterable[types.CollectionOrItem]:
         parts = paths.split(path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ def activity(activity_id: str, owner: str, start: datetime, **fields: Any) -> di
 
 
 def soon(days: int = 3, hour: int = 10) -> datetime:
-    base = datetime.now(timezone.utc).replace(hour=hour, minute=0, second=0, microsecond=0)
+    base = datetime.now(UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
     return base + timedelta(days=days)
 
 

@@ -49,7 +49,8 @@ def test_disable_takes_effect_at_once_even_for_a_cached_login(server, crm, login
     ("this is not a calendar", None),
     (vevent("BAD-1").replace("DTSTART:20261125T100000Z\r\n", ""), "DTSTART"),
     (vevent("BAD-2", start="20261125T120000Z", end="20261125T100000Z"), "DTEND"),
-    ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:BAD-3\r\nDTSTART:notadate\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", None),
+    ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:BAD-3\r\nDTSTART:notadate\r\n"
+     "END:VEVENT\r\nEND:VCALENDAR\r\n", None),
 ])
 def test_malformed_event_gets_400_and_nothing_is_stored(server, crm, logins, payload, reason):
     before = crm.export()

@@ -120,7 +120,8 @@ def test_attendees_link_to_contacts_and_leads_and_deletion_is_one_way(setup, crm
                                           {"email": "stranger@elsewhere.example", "name": "Stranger"}]
         token = dav.parse(dav.request(phone, "REPORT", CAL, dav.body("04b-sync-collection-initial.xml"))).sync_token
         without_lead = ATTENDEES.replace("ATTENDEE;CN=Ana:mailto:ana@example.com\n", "")
-        phone.put(href, content=vevent("PEOPLE-1", extra=without_lead), headers={"If-Match": phone.get(href).headers["ETag"]})
+        phone.put(href, content=vevent("PEOPLE-1", extra=without_lead),
+                  headers={"If-Match": phone.get(href).headers["ETag"]})
         assert len(_activity(crm, "PEOPLE-1")["participants"]) == 3
         changed = dav.parse(dav.request(phone, "REPORT", CAL, dav.body("04-sync-collection.xml", SYNC_TOKEN=token)))
         assert href in changed.hrefs(200) and "mailto:ana@example.com" in _unfolded(phone.get(href).text)
@@ -128,7 +129,8 @@ def test_attendees_link_to_contacts_and_leads_and_deletion_is_one_way(setup, crm
         crm_side = dict(_activity(crm, "PEOPLE-1"))
         crm_side["participants"] = [p for p in crm_side["participants"] if "contact" not in p]
         crm.load({"activities": [crm_side]})
-        again = dav.parse(dav.request(phone, "REPORT", CAL, dav.body("04-sync-collection.xml", SYNC_TOKEN=changed.sync_token)))
+        again = dav.parse(dav.request(phone, "REPORT", CAL,
+                                      dav.body("04-sync-collection.xml", SYNC_TOKEN=changed.sync_token)))
         assert again.hrefs(200) == {href}
         assert "kenji@example.jp" not in _unfolded(phone.get(href).text).lower()
 
@@ -165,7 +167,8 @@ def test_reassignment_moves_the_event_between_calendars(setup, crm, server):
         moved = dict(next(a for a in crm.export()["activities"] if a["id"] == "a-1"), owner=BOB)
         crm.load({"activities": [moved]})
         a_changes = dav.parse(dav.request(alice, "REPORT", CAL, dav.body("04-sync-collection.xml", SYNC_TOKEN=a_token)))
-        b_changes = dav.parse(dav.request(bob, "REPORT", bob_cal, dav.body("04-sync-collection.xml", SYNC_TOKEN=b_token)))
+        b_changes = dav.parse(dav.request(bob, "REPORT", bob_cal,
+                                          dav.body("04-sync-collection.xml", SYNC_TOKEN=b_token)))
     assert a_changes.hrefs(404) == {f"{CAL}{moved['href']}"} and not a_changes.hrefs(200)
     assert b_changes.hrefs(200) == {f"{bob_cal}{moved['href']}"}
 

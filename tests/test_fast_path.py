@@ -5,7 +5,7 @@ and one without, get the same requests and must give the same answers."""
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

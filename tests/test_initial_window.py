@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,7 +20,7 @@ def _first_of_previous_month(moment: datetime) -> datetime:
 
 @pytest.fixture
 def window(crm, server):
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     begin, step = now - timedelta(days=92), timedelta(hours=(365 + 92) * 24 / 2600)
     starts = {f"a-{i}": begin + i * step for i in range(2600)}
     crm.load({

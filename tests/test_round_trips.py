@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -36,7 +36,7 @@ CASES = {
     "NEWYORK": ("DTSTART;TZID=America/New_York:20261125T090000", "DTEND;TZID=America/New_York:20261125T100000", "",
                 datetime(2026, 11, 25, 9, tzinfo=ZoneInfo("America/New_York")), "America/New_York"),
     "UTC": ("DTSTART:20261125T100000Z", "DTEND:20261125T110000Z", "",
-            datetime(2026, 11, 25, 10, tzinfo=timezone.utc), None),
+            datetime(2026, 11, 25, 10, tzinfo=UTC), None),
     "FLOATING": ("DTSTART:20261125T100000", "DTEND:20261125T110000", "",
                  datetime(2026, 11, 25, 10, tzinfo=ZoneInfo("Europe/Berlin")), None),
 }

@@ -2,14 +2,17 @@
 
 from alembic import context
 
-from crm_model.base import Base
 import crm_model.models  # noqa: F401  (completes Base.metadata)
+from crm_model.base import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only via `alembic` CLI with a URL
     from sqlalchemy import create_engine
 
-    connection = create_engine(context.config.get_main_option("sqlalchemy.url")).connect()
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic: no sqlalchemy.url configured")
+    connection = create_engine(url).connect()
 
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
 with context.begin_transaction():

@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -290,12 +290,12 @@ def _referenced_people(raws: list) -> tuple[set[str], set[str]]:
 def _stored_activities(session: Session, ids: set[str]) -> dict[str, _Planned]:
     """The stored activities among ``ids``, with their participants in order."""
     query = select(Activity.id, *[getattr(Activity, name) for name in _FIELDS])
-    stored = {row[0]: _Planned(row[0], dict(zip(_FIELDS, row[1:])), [])
+    stored = {row[0]: _Planned(row[0], dict(zip(_FIELDS, row[1:], strict=True)), [])
               for row in _rows_where_in(session, query, ids)}
     query = (select(Participant.activity_id, *[getattr(Participant, name) for name in _PARTICIPANT_FIELDS])
              .order_by(Participant.activity_id, Participant.position, Participant.id))
     for row in _rows_where_in(session, query, stored):
-        stored[row[0]].participants.append(dict(zip(_PARTICIPANT_FIELDS, row[1:])))
+        stored[row[0]].participants.append(dict(zip(_PARTICIPANT_FIELDS, row[1:], strict=True)))
     return stored
 
 
@@ -311,11 +311,11 @@ def _moment(value: Any, where: str, *, all_day: bool, zone: ZoneInfo) -> datetim
         raise InvalidDataError(f"{where}: required")
     try:
         if all_day:
-            return datetime.combine(date.fromisoformat(value), time(), timezone.utc)
+            return datetime.combine(date.fromisoformat(value), time(), UTC)
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidDataError(f"{where}: not a {'date' if all_day else 'date-time'}") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(timezone.utc)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(UTC)
 
 
 def _activity_fields(raw: Any, where: str, owners: dict[str, tuple[int, str]]) -> tuple[str, dict[str, Any]]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Mapping
 
 from passlib.hash import pbkdf2_sha256
 from sqlalchemy import func, select

@@ -1,11 +1,10 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -98,7 +97,8 @@ def upgrade() -> None:
     sa.Column('pos', sa.Integer(), nullable=False),
     sa.Column('activity_id', sa.String(length=64), nullable=False),
     sa.Column('href', sa.String(length=255), nullable=False),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_calendar_changes_user_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'],
+        name=op.f('fk_calendar_changes_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_calendar_changes'))
     )
     with op.batch_alter_table('calendar_changes', schema=None) as batch_op:
@@ -108,7 +108,8 @@ def upgrade() -> None:
     op.create_table('initial_window',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('activity_id', sa.String(length=64), nullable=False),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_initial_window_user_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'],
+        name=op.f('fk_initial_window_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', 'activity_id', name=op.f('pk_initial_window'))
     )
     op.create_table('participants',
@@ -119,8 +120,10 @@ def upgrade() -> None:
     sa.Column('lead_id', sa.String(length=64), nullable=True),
     sa.Column('email', sa.String(length=320), nullable=True),
     sa.Column('name', sa.String(length=200), nullable=True),
-    sa.ForeignKeyConstraint(['activity_id'], ['activities.id'], name=op.f('fk_participants_activity_id_activities'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_participants_contact_id_contacts'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['activity_id'], ['activities.id'],
+        name=op.f('fk_participants_activity_id_activities'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'],
+        name=op.f('fk_participants_contact_id_contacts'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['lead_id'], ['leads.id'], name=op.f('fk_participants_lead_id_leads'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_participants'))
     )

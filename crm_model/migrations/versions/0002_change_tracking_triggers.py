@@ -12,7 +12,6 @@ Revises: 0001
 """
 from alembic import op
 
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -55,9 +54,12 @@ SQLITE = [
   INSERT INTO calendar_changes (user_id, pos, activity_id, href)
    SELECT id, sync_pos, OLD.id, OLD.href FROM users WHERE id = OLD.owner_id;
  END""",
-    f"CREATE TRIGGER participants_track_insert AFTER INSERT ON participants BEGIN {_SQLITE_TOUCH_ACTIVITY.format(row='NEW')} END",
-    f"CREATE TRIGGER participants_track_update AFTER UPDATE ON participants BEGIN {_SQLITE_TOUCH_ACTIVITY.format(row='NEW')} END",
-    f"CREATE TRIGGER participants_track_delete AFTER DELETE ON participants BEGIN {_SQLITE_TOUCH_ACTIVITY.format(row='OLD')} END",
+    f"CREATE TRIGGER participants_track_insert AFTER INSERT ON participants "
+    f"BEGIN {_SQLITE_TOUCH_ACTIVITY.format(row='NEW')} END",
+    f"CREATE TRIGGER participants_track_update AFTER UPDATE ON participants "
+    f"BEGIN {_SQLITE_TOUCH_ACTIVITY.format(row='NEW')} END",
+    f"CREATE TRIGGER participants_track_delete AFTER DELETE ON participants "
+    f"BEGIN {_SQLITE_TOUCH_ACTIVITY.format(row='OLD')} END",
 ]
 
 POSTGRESQL = [
