@@ -1,4 +1,9 @@
-"""A client's VCALENDAR text -> ActivityDraft (what the CRM stores) plus kept extras.
+"""A client's VCALENDAR text -> ActivityDraft (what the CRM stores), kept extras, and losses.
+
+``read_event`` also says what of the client's event the CRM cannot keep (its
+``losses``): the server may serve a client's exact bytes back, with a strong
+ETag (RFC 4791 5.3.4), only when rendering the stored activity would mean the
+same thing (SPEC 3.7).
 
 Layer: storage_plugin (pure: no session, no configuration, no clock).
 """
@@ -6,14 +11,16 @@ Layer: storage_plugin (pure: no session, no configuration, no clock).
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import icalendar
 
 from crm_model.records import ActivityDraft, AttendeeDraft
-from storage_plugin import rules
-from storage_plugin.ical_lines import Component, parse_components, property_name
+from storage_plugin import ical_lines, rules
+from storage_plugin.ical_lines import Component, property_name, value_of
 
 # VEVENT properties the CRM models and the server regenerates; every other
 # property line is kept verbatim (SPEC 3.10).
@@ -23,140 +30,256 @@ MODELLED_EVENT_PROPERTIES = frozenset({
 }) | rules.RECURRENCE_PROPERTIES
 CALENDAR_HEADER_PROPERTIES = frozenset({"VERSION", "PRODID", "CALSCALE", "METHOD"})
 MODELLED_ALARM_PROPERTIES = frozenset({"TRIGGER", "ACTION"})
+# Modelled properties the CRM keeps one value of, and text properties it keeps without parameters.
+SINGLE_EVENT_PROPERTIES = (
+    "UID", "DTSTART", "DTEND", "DURATION", "SUMMARY", "LOCATION", "DESCRIPTION", "CLASS", "ORGANIZER",
+)
+TEXT_EVENT_PROPERTIES = frozenset({"SUMMARY", "LOCATION", "DESCRIPTION"})
+KEPT_CALENDAR_COMPONENTS = frozenset({"VEVENT", "VTIMEZONE"})
+RECURRENCE_ORDER = ("RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
 
 
 class InvalidEventError(ValueError):
     """The body is not one storable event; the message says why."""
 
 
-def parse_event(text: str, *, default_timezone: str, recurrence: str) -> ActivityDraft:
-    """Read one client event.
+@dataclass(frozen=True)
+class EventReading:
+    """A client's event as the CRM will keep it, and what of it the CRM cannot keep."""
 
-    Raises InvalidEventError for anything that cannot become an activity and
-    RecurrenceRefusedError for a recurring event when ``recurrence`` is "reject".
+    draft: ActivityDraft
+    losses: tuple[str, ...]  # short phrases, e.g. "1 alarm after the first"
+    organizer: str | None  # the ORGANIZER address, mailto: stripped, lower case; None when absent
+
+
+@dataclass(frozen=True)
+class _Times:
+    """DTSTART/DTEND as the CRM keeps them, and what the reading lost."""
+
+    start: datetime
+    end: datetime
+    all_day: bool
+    tzid: str | None
+    floating: bool
+    losses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Alarm:
+    """The reminder kept from the first real VALARM, its raw lines, and what was lost."""
+
+    minutes: int | None
+    raw: Component | None
+    losses: tuple[str, ...] = ()
+
+
+def parse_event(text: str, *, default_timezone: str, recurrence: str) -> ActivityDraft:
+    """Read one client event into what the CRM stores (see ``read_event``)."""
+    return read_event(text, default_timezone=default_timezone, recurrence=recurrence).draft
+
+
+def read_event(text: str, *, default_timezone: str, recurrence: str) -> EventReading:
+    """Read one client event: the draft, what the CRM cannot keep of it, and its organizer.
+
+    ``default_timezone`` is the user's zone (floating times, SPEC 3.11);
+    ``recurrence`` is rules.RECURRENCE_REJECT or RECURRENCE_FIRST_OCCURRENCE (SPEC 3.4).
+
+    Raises:
+        InvalidEventError: for anything that cannot become an activity.
+        rules.RecurrenceRefusedError: for a recurring event when ``recurrence`` refuses them.
     """
-    try:
-        calendar = icalendar.Calendar.from_ical(text)
-        raw_calendar = parse_components(text)[0]
-    except (ValueError, IndexError) as error:
-        raise InvalidEventError(f"not valid iCalendar: {error}") from error
+    calendar, raw_calendar = _parse(text)
     events = [c for c in calendar.subcomponents if c.name == "VEVENT"]
     if not events:
         raise InvalidEventError("the calendar object holds no VEVENT")
-    master = _master_event(events, recurrence)
-    start, end, all_day, tzid, floating = _times(master, default_timezone)
-    alarm = _first_alarm(master)
-    reminder = None
-    if alarm is not None:
-        reminder = _reminder_minutes(alarm, start, end)
+    rules.check_recurrence(_is_recurring(events), recurrence)
+    master = _master_event(events)
     raw_master = _raw_master(raw_calendar)
-    return ActivityDraft(
-        uid=str(master.get("UID", "")).strip(),
-        title=str(master.get("SUMMARY", "")),
-        starts_at=start,
-        ends_at=end,
-        all_day=all_day,
-        tzid=tzid,
-        floating=floating,
+    times = _times(master, default_timezone)
+    alarm = _read_alarm(master, raw_master, times)
+    draft = ActivityDraft(
+        uid=str(_single(master, "UID") or "").strip(),
+        title=str(_single(master, "SUMMARY") or ""),
+        starts_at=times.start,
+        ends_at=times.end,
+        all_day=times.all_day,
+        tzid=times.tzid,
+        floating=times.floating,
         location=_text(master, "LOCATION"),
         description=_text(master, "DESCRIPTION"),
-        private=str(master.get("CLASS", "")).upper() in ("PRIVATE", "CONFIDENTIAL"),
-        reminder_minutes=reminder,
+        private=rules.is_private(_text(master, "CLASS")),
+        reminder_minutes=alarm.minutes,
         attendees=_attendees(master),
-        client_extras=_extras(raw_calendar, raw_master, tzid, alarm is not None),
+        client_extras=_extras(raw_calendar, raw_master, times.tzid, alarm.raw),
     )
+    losses = (
+        *_calendar_losses(raw_calendar), *_recurrence_losses(raw_calendar, raw_master),
+        *times.losses, *_event_losses(raw_master), *_attendee_losses(raw_master), *alarm.losses,
+    )
+    return EventReading(draft=draft, losses=tuple(losses), organizer=_organizer(raw_master))
 
 
-def _master_event(events: list[icalendar.Event], recurrence: str) -> icalendar.Event:
+def _parse(text: str) -> tuple[icalendar.Calendar, Component]:
+    """The body through icalendar (values) and as raw lines (verbatim extras)."""
+    try:
+        calendar = icalendar.Calendar.from_ical(text)
+        raw_calendar = ical_lines.parse_components(text)[0]
+    except (ValueError, IndexError) as error:
+        raise InvalidEventError(f"not valid iCalendar: {error}") from error
+    except OSError as error:  # icalendar opens tzdata files: TZID=Europe is a directory
+        raise InvalidEventError("a TZID is not a time zone") from error
+    return calendar, raw_calendar
+
+
+def _is_recurring(events: list[icalendar.Component]) -> bool:
+    """More than one VEVENT, or any recurrence property (SPEC 3.4)."""
+    return len(events) > 1 or any(name in e for e in events for name in rules.RECURRENCE_PROPERTIES)
+
+
+def _master_event(events: list[icalendar.Component]) -> icalendar.Component:
+    """The main VEVENT (the first without RECURRENCE-ID)."""
     masters = [e for e in events if "RECURRENCE-ID" not in e]
-    recurring = len(events) > 1 or any(
-        name in e for e in events for name in rules.RECURRENCE_PROPERTIES
-    )
-    if recurring and recurrence != rules.RECURRENCE_FIRST_OCCURRENCE:
-        raise rules.RecurrenceRefusedError(rules.RECURRENCE_REFUSAL)
     if not masters:
         raise InvalidEventError("only overrides (RECURRENCE-ID) and no main event")
     return masters[0]
 
 
-def _zone(name: str) -> tzinfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return timezone.utc
+def _single(component: icalendar.Component, name: str) -> Any:
+    """A property's (first) value; icalendar gives a list when a property is repeated."""
+    value = component.get(name)
+    return value[0] if isinstance(value, list) and value else value
 
 
-def _times(
-    event: icalendar.Event, default_timezone: str
-) -> tuple[datetime, datetime, bool, str | None, bool]:
-    if "DTSTART" not in event:
-        raise InvalidEventError("the event has no DTSTART")
-    start_prop = event["DTSTART"]
-    start = start_prop.dt
-    if "DTEND" in event:
-        end = event["DTEND"].dt
-    elif "DURATION" in event:
-        end = start + event["DURATION"].dt
-    else:
-        end = start + timedelta(days=1) if not isinstance(start, datetime) else start
-    if not isinstance(start, datetime):
-        if isinstance(end, datetime):
-            end = end.date()
-        begin = datetime.combine(start, time(), timezone.utc)
-        finish = datetime.combine(max(end, start + timedelta(days=1)), time(), timezone.utc)
-        return begin, finish, True, None, False
-    if not isinstance(end, datetime):
-        end = datetime.combine(end, time(), start.tzinfo)
-    floating = start.tzinfo is None
-    if floating:  # SPEC 3.11: floating times are read in the user's time zone
-        zone = _zone(default_timezone)
-        start, end = start.replace(tzinfo=zone), end.replace(tzinfo=zone)
-    elif end.tzinfo is None:
-        end = end.replace(tzinfo=start.tzinfo)
-    tzid = _known_tzid(start_prop.params.get("TZID")) if not floating else None
-    begin, finish = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
-    if finish < begin:
-        raise InvalidEventError("DTEND is before DTSTART")
-    return begin, finish, False, tzid, floating
-
-
-def _known_tzid(tzid: str | None) -> str | None:
-    """Keep a TZID only when it is an IANA zone we can convert with; else serve UTC."""
-    if not tzid:
-        return None
-    try:
-        ZoneInfo(tzid)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-    return tzid
-
-
-def _text(event: icalendar.Event, name: str) -> str | None:
-    value = event.get(name)
+def _text(event: icalendar.Component, name: str) -> str | None:
+    """A text property's (first) value, unescaped, or None."""
+    value = _single(event, name)
     return None if value is None else str(value)
 
 
-def _first_alarm(event: icalendar.Event) -> icalendar.Alarm | None:
+# --- times (SPEC 3.11) -------------------------------------------------------
+
+
+def _times(event: icalendar.Component, default_timezone: str) -> _Times:
+    """Start and end as UTC instants, with the TZID kept and the floating flag."""
+    start_prop = _single(event, "DTSTART")
+    if start_prop is None:
+        raise InvalidEventError("the event has no DTSTART")
+    start = start_prop.dt
+    if "DTEND" in event:
+        end = _single(event, "DTEND").dt
+    elif "DURATION" in event:
+        end = start + _single(event, "DURATION").dt
+    else:  # RFC 5545 3.6.1: a date lasts one day, a date-time no time at all
+        end = start + timedelta(days=1) if not isinstance(start, datetime) else start
+    if not isinstance(start, datetime):
+        return _all_day(event, start, end)
+    return _timed(event, start_prop, end, default_timezone)
+
+
+def _all_day(event: icalendar.Component, start: date, end: date | datetime) -> _Times:
+    """All-day events stay dates: midnight UTC of the first day and of the day after."""
+    losses = []
+    if isinstance(end, datetime):
+        losses.append("a DATE-TIME DTEND with a DATE DTSTART (served as a date)")
+        end = end.date()
+    elif "DTEND" not in event and "DURATION" in event and _single(event, "DURATION").dt % timedelta(days=1):
+        losses.append("an all-day DURATION that is not whole days")
+    if end <= start:
+        losses.append("the all-day end (DTEND not after DTSTART: served one day long)")
+    begin = datetime.combine(start, time(), UTC)
+    finish = datetime.combine(max(end, start + timedelta(days=1)), time(), UTC)
+    return _Times(begin, finish, True, None, False, tuple(losses))
+
+
+def _timed(event: icalendar.Component, start_prop: Any, end: date | datetime, default_timezone: str) -> _Times:
+    """Timed events keep their instant; a known TZID is kept; floating is read in the user's zone."""
+    start, losses = start_prop.dt, []
+    if not isinstance(end, datetime):
+        losses.append("a DATE DTEND with a DATE-TIME DTSTART (served as a date-time)")
+        end = datetime.combine(end, time(), start.tzinfo)
+    sent_tzid = start_prop.params.get("TZID")
+    floating = start.tzinfo is None and not sent_tzid
+    tzid = None if floating else rules.kept_tzid(sent_tzid)
+    if start.tzinfo is None:  # floating, or a TZID icalendar has no definition for
+        zone = rules.floating_zone(default_timezone)
+        start, end = start.replace(tzinfo=zone), end.replace(tzinfo=zone)
+        if sent_tzid:
+            losses.append(f"TZID '{sent_tzid}' (no definition: read in the user's time zone, served in UTC)")
+    elif end.tzinfo is None:
+        end = end.replace(tzinfo=start.tzinfo)
+    if sent_tzid and start_prop.dt.tzinfo is not None and tzid is None:
+        losses.append(f"TZID '{sent_tzid}' (served in UTC)")
+    end_prop = _single(event, "DTEND")
+    if end_prop is not None and isinstance(end_prop.dt, datetime) and _zone(end_prop) != _zone(start_prop):
+        losses.append("DTEND in another time zone than DTSTART (served in DTSTART's)")
+    begin, finish = start.astimezone(UTC), end.astimezone(UTC)
+    if finish < begin:
+        raise InvalidEventError("DTEND is before DTSTART")
+    return _Times(begin, finish, False, tzid, floating, tuple(losses))
+
+
+def _zone(prop: Any) -> str:
+    """How a date-time property names its zone: its TZID, "UTC" (Z) or "floating"."""
+    if prop.params.get("TZID"):
+        return f"TZID={prop.params['TZID']}"
+    return "floating" if prop.dt.tzinfo is None else "UTC"
+
+
+# --- the first alarm (SPEC 3.3) ----------------------------------------------
+
+
+def _read_alarm(event: icalendar.Component, raw_event: Component, times: _Times) -> _Alarm:
+    """The first real VALARM as minutes before the start, and what the CRM drops of the alarms."""
+    raw_alarms = [c for c in raw_event.children if c.name == "VALARM"]
     alarms = [c for c in event.subcomponents if c.name == "VALARM"]
-    actions = [str(a.get("ACTION", "")) or None for a in alarms]
-    found = rules.keep_first_alarm(alarms, actions)
-    return found if isinstance(found, icalendar.Alarm) else None
+    actions = [_action(alarm) for alarm in raw_alarms]
+    index = rules.keep_first_alarm(range(len(raw_alarms)), actions)
+    if not isinstance(index, int) or index >= len(alarms):
+        return _Alarm(None, None)
+    later = sum(1 for action in actions[index + 1:] if rules.is_real_alarm(action))
+    losses = [_count(later, "alarm") + " after the first"] if later else []
+    action = (actions[index] or "").strip().upper()
+    if action != rules.SERVED_ALARM_ACTION:
+        sent = f"ACTION:{action}" if action else "no ACTION"
+        losses.append(f"the alarm's {sent} (served as ACTION:{rules.SERVED_ALARM_ACTION})")
+    minutes, trigger_losses = _reminder_minutes(alarms[index], times)
+    return _Alarm(minutes, raw_alarms[index], (*losses, *trigger_losses))
 
 
-def _reminder_minutes(alarm: icalendar.Alarm, start: datetime, end: datetime) -> int | None:
-    trigger = alarm.get("TRIGGER")
+def _reminder_minutes(alarm: icalendar.Component, times: _Times) -> tuple[int | None, list[str]]:
+    """The kept alarm's TRIGGER as whole minutes before the start, and what converting lost."""
+    trigger = _single(alarm, "TRIGGER")
     if trigger is None:
-        return None
+        return None, ["the first alarm has no TRIGGER (no reminder kept)"]
     value = trigger.dt
-    if isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
     if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime.combine(value, time(), timezone.utc)
+        value = datetime.combine(value, time(), UTC)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
     related_end = str(trigger.params.get("RELATED", "START")).upper() == "END"
-    return rules.minutes_before_start(value, related_end=related_end, start=start, end=end)
+    seconds = rules.seconds_before_start(value, related_end=related_end, start=times.start, end=times.end)
+    losses = []
+    if seconds % 60:
+        losses.append("the alarm TRIGGER is not a whole number of minutes (rounded)")
+    if times.all_day and isinstance(value, datetime):
+        losses.append("an absolute alarm TRIGGER on an all-day event (served relative to the start)")
+    minutes = rules.minutes_before_start(value, related_end=related_end, start=times.start, end=times.end)
+    return minutes, losses
 
 
-def _attendees(event: icalendar.Event) -> tuple[AttendeeDraft, ...]:
+def _action(alarm: Component) -> str | None:
+    """A raw VALARM's ACTION value as sent, or None without one."""
+    for line in alarm.lines:
+        if property_name(line) == "ACTION":
+            return value_of(line).strip()
+    return None
+
+
+# --- attendees and organizer (SPEC 3.5) --------------------------------------
+
+
+def _attendees(event: icalendar.Component) -> tuple[AttendeeDraft, ...]:
+    """Every ATTENDEE with an address, mailto: stripped, with its CN (matched later, SPEC 3.5)."""
     values = event.get("ATTENDEE", [])
     if not isinstance(values, list):
         values = [values]
@@ -170,24 +293,27 @@ def _attendees(event: icalendar.Event) -> tuple[AttendeeDraft, ...]:
     return tuple(attendees)
 
 
+def _organizer(raw_event: Component) -> str | None:
+    """The ORGANIZER address, mailto: stripped, lower case; None when there is none."""
+    for line in raw_event.lines:
+        if property_name(line) == "ORGANIZER":
+            return ical_lines.mailto_address(line).strip().lower() or None
+    return None
+
+
+# --- verbatim extras (SPEC 3.10) ---------------------------------------------
+
+
 def _raw_master(raw_calendar: Component) -> Component:
+    """The main VEVENT as raw lines (the same one ``_master_event`` picks)."""
     for child in raw_calendar.children:
-        if child.name == "VEVENT" and not any(
-            property_name(line) == "RECURRENCE-ID" for line in child.lines
-        ):
+        if child.name == "VEVENT" and not _has(child, "RECURRENCE-ID"):
             return child
     raise InvalidEventError("the calendar object holds no main VEVENT")
 
 
-def _extras(raw_calendar: Component, raw_event: Component, tzid: str | None, has_alarm: bool) -> str:
+def _extras(raw_calendar: Component, raw_event: Component, tzid: str | None, alarm: Component | None) -> str:
     """The client's lines the CRM does not model, kept verbatim for round trips (SPEC 3.10)."""
-    alarm_lines: list[str] = []
-    if has_alarm:
-        alarms = [c for c in raw_event.children if c.name == "VALARM"]
-        real = [a for a in alarms if rules.is_real_alarm(_action(a))]
-        alarm_lines = [
-            line for line in real[0].lines if property_name(line) not in MODELLED_ALARM_PROPERTIES
-        ]
     extras = {
         "calendar": [
             line for line in raw_calendar.lines
@@ -197,9 +323,11 @@ def _extras(raw_calendar: Component, raw_event: Component, tzid: str | None, has
                       if c.name == "VTIMEZONE" and tzid is not None],
         "event": [line for line in raw_event.lines
                   if property_name(line) not in MODELLED_EVENT_PROPERTIES],
-        "alarm": alarm_lines,
+        "alarm": [] if alarm is None else [
+            line for line in alarm.lines if property_name(line) not in MODELLED_ALARM_PROPERTIES
+        ],
         "attendees": {
-            _mailto(line).lower(): line for line in raw_event.lines
+            ical_lines.mailto_address(line).lower(): line for line in raw_event.lines
             if property_name(line) == "ATTENDEE"
         },
         "class": next((line for line in raw_event.lines if property_name(line) == "CLASS"), None),
@@ -207,24 +335,76 @@ def _extras(raw_calendar: Component, raw_event: Component, tzid: str | None, has
     return json.dumps(extras, separators=(",", ":"))
 
 
-def _action(alarm: Component) -> str | None:
-    for line in alarm.lines:
-        if property_name(line) == "ACTION":
-            return line.split(":", 1)[1].strip()
-    return None
+# --- losses: what rendering the stored activity would not reproduce ----------
 
 
-def _mailto(line: str) -> str:
-    value = _value_of(line)
-    return value[len("mailto:"):] if value.lower().startswith("mailto:") else value
+def _calendar_losses(raw_calendar: Component) -> list[str]:
+    """METHOD, a non-Gregorian CALSCALE, and components other than VEVENT and VTIMEZONE."""
+    losses = []
+    for line in raw_calendar.lines:
+        name, value = property_name(line), value_of(line).strip()
+        if name == "METHOD" or (name == "CALSCALE" and value.upper() != "GREGORIAN"):
+            losses.append(f"{name}:{value}")
+    others = Counter(c.name for c in raw_calendar.children if c.name not in KEPT_CALENDAR_COMPONENTS)
+    losses += [f"the {name} component" if count == 1 else f"{count} {name} components"
+               for name, count in others.items()]
+    return losses
 
 
-def _value_of(line: str) -> str:
-    """The value of a raw content line: after the first ':' outside quoted parameters."""
-    quoted = False
-    for index, char in enumerate(line):
-        if char == '"':
-            quoted = not quoted
-        elif char == ":" and not quoted:
-            return line[index + 1:]
-    return ""
+def _recurrence_losses(raw_calendar: Component, raw_master: Component) -> list[str]:
+    """In first-occurrence mode: the recurrence rules, overrides and other VEVENTs dropped (SPEC 3.4)."""
+    found = [name for name in RECURRENCE_ORDER if _has(raw_master, name)]
+    losses = [f"the recurrence ({', '.join(found)})"] if found else []
+    others = [c for c in raw_calendar.children if c.name == "VEVENT" and c is not raw_master]
+    overrides = sum(1 for c in others if _has(c, "RECURRENCE-ID"))
+    if overrides:
+        losses.append(_count(overrides, "overridden occurrence") + " (RECURRENCE-ID)")
+    if len(others) > overrides:
+        losses.append(_count(len(others) - overrides, "other VEVENT"))
+    return losses
+
+
+def _event_losses(raw_event: Component) -> list[str]:
+    """Repeated or parameterised modelled properties, CLASS values, sub-components besides VALARM."""
+    names = [property_name(line) for line in raw_event.lines]
+    losses = [] if "UID" in names else ["the event has no UID"]
+    losses += [f"{names.count(name)} {name} properties (the first is kept)"
+               for name in SINGLE_EVENT_PROPERTIES if names.count(name) > 1]
+    losses += [f"the parameters of {name} ({ical_lines.parameters_of(line)})"
+               for name, line in zip(names, raw_event.lines, strict=True)
+               if name in TEXT_EVENT_PROPERTIES and ical_lines.parameters_of(line)]
+    class_value = next((value_of(line).strip().upper() for line in raw_event.lines
+                        if property_name(line) == "CLASS"), None)
+    if class_value:
+        served = rules.class_line(rules.is_private(class_value), client_sent_class=True)
+        if served != f"CLASS:{class_value}":
+            losses.append(f"CLASS:{class_value} (served as {served})")
+    others = Counter(c.name for c in raw_event.children if c.name != "VALARM")
+    losses += [f"the {name} inside the event" if count == 1 else f"{count} {name} inside the event"
+               for name, count in others.items()]
+    return losses
+
+
+def _attendee_losses(raw_event: Component) -> list[str]:
+    """ATTENDEE lines without an address, and addresses sent more than once (kept once)."""
+    addresses = [ical_lines.mailto_address(line).strip().lower() for line in raw_event.lines
+                 if property_name(line) == "ATTENDEE"]
+    losses = []
+    empty = addresses.count("")
+    if empty:
+        losses.append("an ATTENDEE without an address" if empty == 1
+                      else f"{empty} ATTENDEEs without an address")
+    repeated = Counter(address for address in addresses if address)
+    losses += [f"ATTENDEE {address} sent {count} times (kept once)"
+               for address, count in repeated.items() if count > 1]
+    return losses
+
+
+def _has(component: Component, name: str) -> bool:
+    """True when a raw component has a property called ``name``."""
+    return any(property_name(line) == name for line in component.lines)
+
+
+def _count(number: int, noun: str) -> str:
+    """ "1 alarm", "2 alarms"."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

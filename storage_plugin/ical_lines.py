@@ -42,6 +42,46 @@ def property_name(line: str) -> str:
     return (match.group(0) if match else line).upper()
 
 
+def _value_start(line: str) -> int:
+    """Index of the ':' that starts the value (the first one outside quoted parameters), or -1."""
+    quoted = False
+    for index, char in enumerate(line):
+        if char == '"':
+            quoted = not quoted
+        elif char == ":" and not quoted:
+            return index
+    return -1
+
+
+def value_of(line: str) -> str:
+    """The value of a content line: after the first ':' outside quoted parameters."""
+    index = _value_start(line)
+    return line[index + 1:] if index >= 0 else ""
+
+
+def parameters_of(line: str) -> str:
+    """The raw parameter text of a content line (between the name and the value), or ""."""
+    index = _value_start(line)
+    head = line[:index] if index >= 0 else line
+    name_end = len(property_name(head))
+    return head[name_end + 1:] if len(head) > name_end else ""
+
+
+def parameter(line: str, name: str) -> str | None:
+    """One parameter's value (unquoted, as sent), or None when the line does not have it."""
+    wanted = name.upper()
+    for match in re.finditer(r'([^;=]+)=("[^"]*"|[^;]*)', parameters_of(line)):
+        if match.group(1).strip().upper() == wanted:
+            return match.group(2).strip('"')
+    return None
+
+
+def mailto_address(line: str) -> str:
+    """The address of an ATTENDEE or ORGANIZER line, "mailto:" removed, as sent."""
+    value = value_of(line).strip()
+    return value[len("mailto:"):] if value.lower().startswith("mailto:") else value
+
+
 @dataclass
 class Component:
     """A component with its own property lines and its sub-components."""

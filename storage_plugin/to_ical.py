@@ -9,12 +9,14 @@ Layer: storage_plugin (pure).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from icalendar.prop import vDuration, vText
 
 from crm_model.records import ActivityRecord, ParticipantRecord
+from storage_plugin import rules
 from storage_plugin.ical_lines import fold
 
 RENDER_VERSION = 1
@@ -34,7 +36,8 @@ def render_vcalendar(record: ActivityRecord) -> str:
     return "".join(fold(line) for line in lines)
 
 
-def _event_lines(record: ActivityRecord, extras: dict) -> list[str]:
+def _event_lines(record: ActivityRecord, extras: dict[str, Any]) -> list[str]:
+    """The VEVENT: CRM fields first, then the client's kept lines, then the one alarm."""
     lines = [
         "BEGIN:VEVENT",
         f"UID:{record.uid}",
@@ -47,10 +50,9 @@ def _event_lines(record: ActivityRecord, extras: dict) -> list[str]:
         lines.append(f"LOCATION:{_text(record.location)}")
     if record.description:
         lines.append(f"DESCRIPTION:{_text(record.description)}")
-    if record.private:
-        lines.append("CLASS:PRIVATE")
-    elif extras.get("class"):
-        lines.append("CLASS:PUBLIC")
+    privacy = rules.class_line(record.private, client_sent_class=bool(extras.get("class")))
+    if privacy is not None:
+        lines.append(privacy)
     lines.append(f"ORGANIZER{_cn(record.owner_name)}:mailto:{record.owner_email}")
     kept_attendees = extras.get("attendees", {})
     for participant in record.participants:
@@ -63,10 +65,11 @@ def _event_lines(record: ActivityRecord, extras: dict) -> list[str]:
 
 
 def _when(name: str, moment: datetime, record: ActivityRecord) -> str:
+    """DTSTART/DTEND: a date, a floating local time, a time in the kept TZID, or UTC (SPEC 3.11)."""
     if record.all_day:
         return f"{name};VALUE=DATE:{moment:%Y%m%d}"
     if record.floating:
-        local = moment.astimezone(ZoneInfo(record.owner_timezone))
+        local = moment.astimezone(rules.floating_zone(record.owner_timezone))
         return f"{name}:{local:%Y%m%dT%H%M%S}"
     if record.tzid:
         local = moment.astimezone(ZoneInfo(record.tzid))
@@ -75,14 +78,17 @@ def _when(name: str, moment: datetime, record: ActivityRecord) -> str:
 
 
 def _utc(moment: datetime) -> str:
-    return f"{moment.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
+    """A UTC DATE-TIME value."""
+    return f"{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
 def _text(value: str) -> str:
+    """A TEXT value, escaped (RFC 5545 3.3.11)."""
     return vText(value).to_ical().decode("utf-8")
 
 
 def _cn(name: str | None) -> str:
+    """A ;CN= parameter (quoted when needed), or nothing without a name."""
     if not name:
         return ""
     clean = name.replace('"', "'")
@@ -90,6 +96,7 @@ def _cn(name: str | None) -> str:
 
 
 def _attendee(participant: ParticipantRecord) -> str:
+    """The ATTENDEE line of a participant the client never sent (made in the CRM)."""
     return (
         f"ATTENDEE{_cn(participant.name)};CUTYPE=INDIVIDUAL;ROLE=REQ-PARTICIPANT"
         f":mailto:{participant.email}"
@@ -97,8 +104,9 @@ def _attendee(participant: ParticipantRecord) -> str:
 
 
 def _alarm_lines(minutes: int, kept: list[str]) -> list[str]:
-    trigger = vDuration(timedelta(minutes=-minutes)).to_ical().decode("ascii")
-    lines = ["BEGIN:VALARM", "ACTION:DISPLAY", f"TRIGGER:{trigger}"]
+    """The one reminder as a display alarm relative to the start, with the client's kept lines (SPEC 3.3)."""
+    trigger = vDuration(timedelta(minutes=-minutes)).to_ical().decode("ascii")  # type: ignore[no-untyped-call]
+    lines = ["BEGIN:VALARM", f"ACTION:{rules.SERVED_ALARM_ACTION}", f"TRIGGER:{trigger}"]
     if not any(line.upper().startswith("DESCRIPTION") for line in kept):
-        lines.append("DESCRIPTION:Reminder")
+        lines.append(f"DESCRIPTION:{rules.SERVED_ALARM_DESCRIPTION}")
     return [*lines, *kept, "END:VALARM"]
