@@ -1,0 +1,127 @@
+"""Validation of the items of an import document, one at a time.
+
+Each check names the place of the first problem (``activities[3].start: not a
+date-time``).
+
+Layer: crm_model.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from crm_model.errors import InvalidDataError
+from crm_model.services.calendar import SOURCE_CRM
+from crm_model.services.transfer.reading import Lookups
+from crm_model.services.users import normalize_email
+
+
+def require(raw: Any, key: str, where: str, kind: type | tuple[type, ...] = str) -> Any:
+    if not isinstance(raw, dict):
+        raise InvalidDataError(f"{where.rstrip('.')}: must be an object")
+    value = raw.get(key)
+    if value is None or not isinstance(value, kind) or (isinstance(value, str) and not value.strip()):
+        raise InvalidDataError(f"{where}{key}: required")
+    return value
+
+
+def optional(raw: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...]) -> Any:
+    value = raw.get(key)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is int):
+        raise InvalidDataError(f"{where}{key}: must be {_kind_name(kind)}")
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", bool: "true or false", int: "a whole number", list: "a list", dict: "an object"}
+    return names.get(kind, "valid") if isinstance(kind, type) else "valid"
+
+
+def time_zone(name: str, where: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidDataError(f"{where}: unknown time zone {name!r}") from None
+
+
+def parse_moment(value: Any, where: str, *, all_day: bool, zone: ZoneInfo) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidDataError(f"{where}: required")
+    try:
+        if all_day:
+            return datetime.combine(date.fromisoformat(value), time(), UTC)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidDataError(f"{where}: not a {'date' if all_day else 'date-time'}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(UTC)
+
+
+def activity_fields(raw: Any, where: str, owners: dict[str, tuple[int, str]]) -> tuple[str, dict[str, Any]]:
+    """The id and the FIELDS values of one activity item, validated."""
+    activity_id = str(require(raw, "id", where, (str, int)))
+    owner_email = normalize_email(require(raw, "owner", where))
+    if owner_email not in owners:
+        raise InvalidDataError(f"{where}owner: no user {owner_email}")
+    owner_id, owner_zone = owners[owner_email]
+    all_day = bool(optional(raw, "all_day", where, bool))
+    zone = time_zone(owner_zone, f"{where}owner")
+    start = parse_moment(raw.get("start"), f"{where}start", all_day=all_day, zone=zone)
+    end = (parse_moment(raw["end"], f"{where}end", all_day=all_day, zone=zone) if raw.get("end")
+           else start + (timedelta(days=1) if all_day else timedelta()))
+    if end < start or (all_day and end == start):
+        raise InvalidDataError(f"{where}end: before start")
+    reminder = optional(raw, "reminder_minutes", where, int)
+    return activity_id, {
+        "owner_id": owner_id, "type": optional(raw, "type", where, str) or "meeting",
+        "title": optional(raw, "title", where, str) or "", "starts_at": start, "ends_at": end,
+        "all_day": all_day, "location": optional(raw, "location", where, str),
+        "description": optional(raw, "description", where, str),
+        "private": bool(optional(raw, "private", where, bool)), "reminder_minutes": reminder,
+    }
+
+
+def new_activity(
+    raw: dict[str, Any], where: str, activity_id: str, now: datetime, lookups: Lookups
+) -> dict[str, Any]:
+    """The columns only a created activity gets: uid and href (from the file if given), source."""
+    uid = optional(raw, "uid", where, str) or str(uuid.uuid4()).upper()
+    href = optional(raw, "href", where, str) or f"{uid}.ics"
+    if "/" in href or href in (".", ".."):
+        raise InvalidDataError(f"{where}href: must be a plain file name")
+    clash = lookups.uids.get(uid) or lookups.hrefs.get(href)
+    if clash is not None:
+        raise InvalidDataError(f"{where}uid: already used by activity {clash}")
+    # Later items of the file must not take them either.
+    lookups.uids[uid] = lookups.hrefs[href] = activity_id
+    source = raw.get("source") if raw.get("source") in ("crm", "caldav") else SOURCE_CRM
+    return {"id": activity_id, "uid": uid, "href": href, "source": source, "created_at": now}
+
+
+def participants(raw_list: list[Any], where: str, lookups: Lookups) -> list[dict[str, Any]]:
+    """The participant rows (PARTICIPANT_FIELDS) of one activity item, validated."""
+    result: list[dict[str, Any]] = []
+    for j, raw in enumerate(raw_list):
+        place = f"{where}participants[{j}]"
+        if not isinstance(raw, dict):
+            raise InvalidDataError(f"{place}: must be an object")
+        if raw.get("contact") is not None:
+            contact_id = str(raw["contact"])
+            if contact_id not in lookups.contacts:
+                raise InvalidDataError(f"{place}.contact: no contact {raw['contact']}")
+            result.append({"contact_id": contact_id, "lead_id": None,
+                           "email": lookups.contacts[contact_id], "name": None})
+        elif raw.get("lead") is not None:
+            lead_id = str(raw["lead"])
+            if lead_id not in lookups.leads:
+                raise InvalidDataError(f"{place}.lead: no lead {raw['lead']}")
+            result.append({"contact_id": None, "lead_id": lead_id,
+                           "email": lookups.leads[lead_id], "name": None})
+        elif isinstance(raw.get("email"), str) and "@" in raw["email"]:
+            result.append({"contact_id": None, "lead_id": None, "email": raw["email"].strip(),
+                           "name": raw.get("name")})
+        else:
+            raise InvalidDataError(f"{place}: needs a contact, a lead or an email")
+    return result
