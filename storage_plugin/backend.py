@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -80,7 +80,7 @@ class CalendarBackend:
 
     def __init__(self, *, read_sessions: sessionmaker[Session], write_sessions: sessionmaker[Session],
                  settings: PluginSettings | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._read_sessions = read_sessions
         self._write_sessions = write_sessions
         self._settings = settings or PluginSettings()
