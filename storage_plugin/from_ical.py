@@ -11,7 +11,6 @@ Layer: storage_plugin (pure: no session, no configuration, no clock).
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -21,6 +20,14 @@ import icalendar
 from crm_model.records import ActivityDraft, AttendeeDraft
 from storage_plugin import ical_lines, rules
 from storage_plugin.ical_lines import Component, property_name, value_of
+from storage_plugin.reading_losses import (
+    attendee_losses,
+    calendar_losses,
+    counted,
+    event_losses,
+    has_property,
+    recurrence_losses,
+)
 
 # VEVENT properties the CRM models and the server regenerates; every other
 # property line is kept verbatim (SPEC 3.10).
@@ -30,13 +37,6 @@ MODELLED_EVENT_PROPERTIES = frozenset({
 }) | rules.RECURRENCE_PROPERTIES
 CALENDAR_HEADER_PROPERTIES = frozenset({"VERSION", "PRODID", "CALSCALE", "METHOD"})
 MODELLED_ALARM_PROPERTIES = frozenset({"TRIGGER", "ACTION"})
-# Modelled properties the CRM keeps one value of, and text properties it keeps without parameters.
-SINGLE_EVENT_PROPERTIES = (
-    "UID", "DTSTART", "DTEND", "DURATION", "SUMMARY", "LOCATION", "DESCRIPTION", "CLASS", "ORGANIZER",
-)
-TEXT_EVENT_PROPERTIES = frozenset({"SUMMARY", "LOCATION", "DESCRIPTION"})
-KEPT_CALENDAR_COMPONENTS = frozenset({"VEVENT", "VTIMEZONE"})
-RECURRENCE_ORDER = ("RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
 
 
 class InvalidEventError(ValueError):
@@ -113,8 +113,8 @@ def read_event(text: str, *, default_timezone: str, recurrence: str) -> EventRea
         client_extras=_extras(raw_calendar, raw_master, times.tzid, alarm.raw),
     )
     losses = (
-        *_calendar_losses(raw_calendar), *_recurrence_losses(raw_calendar, raw_master),
-        *times.losses, *_event_losses(raw_master), *_attendee_losses(raw_master), *alarm.losses,
+        *calendar_losses(raw_calendar), *recurrence_losses(raw_calendar, raw_master),
+        *times.losses, *event_losses(raw_master), *attendee_losses(raw_master), *alarm.losses,
     )
     return EventReading(draft=draft, losses=tuple(losses), organizer=_organizer(raw_master))
 
@@ -237,7 +237,7 @@ def _read_alarm(event: icalendar.Component, raw_event: Component, times: _Times)
     if not isinstance(index, int) or index >= len(alarms):
         return _Alarm(None, None)
     later = sum(1 for action in actions[index + 1:] if rules.is_real_alarm(action))
-    losses = [_count(later, "alarm") + " after the first"] if later else []
+    losses = [counted(later, "alarm") + " after the first"] if later else []
     action = (actions[index] or "").strip().upper()
     if action != rules.SERVED_ALARM_ACTION:
         sent = f"ACTION:{action}" if action else "no ACTION"
@@ -307,7 +307,7 @@ def _organizer(raw_event: Component) -> str | None:
 def _raw_master(raw_calendar: Component) -> Component:
     """The main VEVENT as raw lines (the same one ``_master_event`` picks)."""
     for child in raw_calendar.children:
-        if child.name == "VEVENT" and not _has(child, "RECURRENCE-ID"):
+        if child.name == "VEVENT" and not has_property(child, "RECURRENCE-ID"):
             return child
     raise InvalidEventError("the calendar object holds no main VEVENT")
 
@@ -334,77 +334,3 @@ def _extras(raw_calendar: Component, raw_event: Component, tzid: str | None, ala
     }
     return json.dumps(extras, separators=(",", ":"))
 
-
-# --- losses: what rendering the stored activity would not reproduce ----------
-
-
-def _calendar_losses(raw_calendar: Component) -> list[str]:
-    """METHOD, a non-Gregorian CALSCALE, and components other than VEVENT and VTIMEZONE."""
-    losses = []
-    for line in raw_calendar.lines:
-        name, value = property_name(line), value_of(line).strip()
-        if name == "METHOD" or (name == "CALSCALE" and value.upper() != "GREGORIAN"):
-            losses.append(f"{name}:{value}")
-    others = Counter(c.name for c in raw_calendar.children if c.name not in KEPT_CALENDAR_COMPONENTS)
-    losses += [f"the {name} component" if count == 1 else f"{count} {name} components"
-               for name, count in others.items()]
-    return losses
-
-
-def _recurrence_losses(raw_calendar: Component, raw_master: Component) -> list[str]:
-    """In first-occurrence mode: the recurrence rules, overrides and other VEVENTs dropped (SPEC 3.4)."""
-    found = [name for name in RECURRENCE_ORDER if _has(raw_master, name)]
-    losses = [f"the recurrence ({', '.join(found)})"] if found else []
-    others = [c for c in raw_calendar.children if c.name == "VEVENT" and c is not raw_master]
-    overrides = sum(1 for c in others if _has(c, "RECURRENCE-ID"))
-    if overrides:
-        losses.append(_count(overrides, "overridden occurrence") + " (RECURRENCE-ID)")
-    if len(others) > overrides:
-        losses.append(_count(len(others) - overrides, "other VEVENT"))
-    return losses
-
-
-def _event_losses(raw_event: Component) -> list[str]:
-    """Repeated or parameterised modelled properties, CLASS values, sub-components besides VALARM."""
-    names = [property_name(line) for line in raw_event.lines]
-    losses = [] if "UID" in names else ["the event has no UID"]
-    losses += [f"{names.count(name)} {name} properties (the first is kept)"
-               for name in SINGLE_EVENT_PROPERTIES if names.count(name) > 1]
-    losses += [f"the parameters of {name} ({ical_lines.parameters_of(line)})"
-               for name, line in zip(names, raw_event.lines, strict=True)
-               if name in TEXT_EVENT_PROPERTIES and ical_lines.parameters_of(line)]
-    class_value = next((value_of(line).strip().upper() for line in raw_event.lines
-                        if property_name(line) == "CLASS"), None)
-    if class_value:
-        served = rules.class_line(rules.is_private(class_value), client_sent_class=True)
-        if served != f"CLASS:{class_value}":
-            losses.append(f"CLASS:{class_value} (served as {served})")
-    others = Counter(c.name for c in raw_event.children if c.name != "VALARM")
-    losses += [f"the {name} inside the event" if count == 1 else f"{count} {name} inside the event"
-               for name, count in others.items()]
-    return losses
-
-
-def _attendee_losses(raw_event: Component) -> list[str]:
-    """ATTENDEE lines without an address, and addresses sent more than once (kept once)."""
-    addresses = [ical_lines.mailto_address(line).strip().lower() for line in raw_event.lines
-                 if property_name(line) == "ATTENDEE"]
-    losses = []
-    empty = addresses.count("")
-    if empty:
-        losses.append("an ATTENDEE without an address" if empty == 1
-                      else f"{empty} ATTENDEEs without an address")
-    repeated = Counter(address for address in addresses if address)
-    losses += [f"ATTENDEE {address} sent {count} times (kept once)"
-               for address, count in repeated.items() if count > 1]
-    return losses
-
-
-def _has(component: Component, name: str) -> bool:
-    """True when a raw component has a property called ``name``."""
-    return any(property_name(line) == name for line in component.lines)
-
-
-def _count(number: int, noun: str) -> str:
-    """ "1 alarm", "2 alarms"."""
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
