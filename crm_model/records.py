@@ -79,6 +79,9 @@ class ActivityRecord:
     updated_at: datetime
     change_pos: int
     client_extras: str | None = None
+    # The exact text a client PUT for this very revision (client_body_pos ==
+    # change_pos), to be served as is; None when the server's rendering applies.
+    verbatim_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ Layer: crm_model (private: other packages use crm_model.services and records).
 from crm_model.models.activities import Activity, Participant
 from crm_model.models.changes import CalendarChange, InitialWindowEntry
 from crm_model.models.parties import Contact, Lead
-from crm_model.models.renderings import ActivityRendering
+from crm_model.models.renderings import ActivityRendering, RendererState
 from crm_model.models.users import AppPassword, User
 
 __all__ = [
@@ -18,5 +18,6 @@ __all__ = [
     "InitialWindowEntry",
     "Lead",
     "Participant",
+    "RendererState",
     "User",
 ]

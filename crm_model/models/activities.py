@@ -14,9 +14,12 @@ from crm_model.base import Base, UtcDateTime
 from crm_model.models.parties import Contact, Lead
 from crm_model.models.users import User
 
-# Columns whose change alters what a calendar shows: the change-tracking
-# triggers fire on exactly these (change_pos itself is excluded, so the
-# trigger writing it does not fire again).
+# The activity's own CRM data: the change-tracking triggers (migration 0004)
+# fire on exactly these columns and then set both ``change_pos`` and
+# ``edited_pos``. Left out on purpose, so that writing them fires nothing:
+# change_pos and edited_pos (the triggers write them), client_body and
+# client_body_pos (verbatim client text, keep_client_text), source,
+# created_at, updated_at. Participant writes are tracked by their own triggers.
 TRACKED_COLUMNS = (
     "owner_id", "type", "title", "starts_at", "ends_at", "all_day", "tzid", "floating",
     "location", "description", "private", "reminder_minutes", "client_extras", "uid", "href",
@@ -52,8 +55,19 @@ class Activity(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # What a client sent that the CRM does not model, kept for faithful round trips.
     client_extras: Mapped[str | None] = mapped_column(Text)
-    # Position (in the owner's change sequence) of the last change; set by triggers.
+    # Position (in the owner's change sequence) of the last change of anything the
+    # served text depends on: this row, its participants, the owner's name, e-mail
+    # and time zone, linked contacts' and leads' names and e-mails, the renderer's
+    # version. ETags and sync use it. Set by database triggers only.
     change_pos: Mapped[int] = mapped_column(default=0)
+    # Position of the last change of the activity's own CRM data (its tracked
+    # columns or its participant list). Calendar membership ("changed after T")
+    # uses it, so an owner rename does not pull old activities in. Set by triggers.
+    edited_pos: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The exact text a CalDAV client PUT, valid only while client_body_pos ==
+    # change_pos (any later change moves change_pos). Writing these fires no trigger.
+    client_body: Mapped[str | None] = mapped_column(Text)
+    client_body_pos: Mapped[int | None]
 
     owner: Mapped[User] = relationship()
     participants: Mapped[list[Participant]] = relationship(
@@ -77,8 +91,11 @@ class Participant(Base):
         ForeignKey("activities.id", ondelete="CASCADE"), index=True
     )
     position: Mapped[int] = mapped_column(default=0)
-    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
-    lead_id: Mapped[str | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    # Indexed (migration 0004): renaming a contact or lead touches its activities.
+    contact_id: Mapped[str | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), index=True
+    )
+    lead_id: Mapped[str | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
     email: Mapped[str | None] = mapped_column(String(320))
     name: Mapped[str | None] = mapped_column(String(200))
 

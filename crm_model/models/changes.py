@@ -15,13 +15,15 @@ class CalendarChange(Base):
     """One change to one user's calendar, written by database triggers.
 
     ``pos`` comes from ``users.sync_pos``, advanced under the user's row lock, so
-    positions of one calendar are gap-free in commit order: a sync token taken
+    positions of one calendar are handed out in commit order: a sync token taken
     at position P can never miss a change committed later with a smaller one.
+    One statement may record many activities at one position (an owner rename,
+    a new renderer version): the (user_id, pos) index is not unique (migration 0004).
     Deleted activities leave their row here: that is the tombstone.
     """
 
     __tablename__ = "calendar_changes"
-    __table_args__ = (Index("ix_calendar_changes_user_pos", "user_id", "pos", unique=True),)
+    __table_args__ = (Index("ix_calendar_changes_user_pos", "user_id", "pos"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

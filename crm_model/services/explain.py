@@ -48,7 +48,8 @@ def explain_activity(session: Session, *, email: str, activity_id: str) -> Expla
                                   f"is not synced (synced types: {', '.join(types)}).")
     if activity.source == SOURCE_CALDAV:
         return Explanation(True, f"{subject} is on {user.email}'s calendar: it was created from a calendar app.")
-    if activity.change_pos > user.window_pos:
+    # edited_pos, not change_pos: an owner or contact rename does not put it on the calendar.
+    if activity.edited_pos > user.window_pos:
         return Explanation(True, f"{subject} is on {user.email}'s calendar: it was created or changed in the "
                                  f"CRM after CalDAV was enabled.")
     in_window = session.get(InitialWindowEntry, (user.id, activity.id))

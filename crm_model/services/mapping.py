@@ -52,7 +52,11 @@ def participant_record(participant: Participant) -> ParticipantRecord:
 
 
 def activity_record(activity: Activity) -> ActivityRecord:
-    """The boundary record of an activity row."""
+    """The boundary record of an activity row.
+
+    ``verbatim_text`` is the client's own text only while it belongs to the
+    current revision (``client_body_pos == change_pos``), else None.
+    """
     owner = activity.owner
     return ActivityRecord(
         id=activity.id,
@@ -79,4 +83,5 @@ def activity_record(activity: Activity) -> ActivityRecord:
         updated_at=activity.updated_at,
         change_pos=activity.change_pos,
         client_extras=activity.client_extras,
+        verbatim_text=activity.client_body if activity.client_body_pos == activity.change_pos else None,
     )

@@ -5,7 +5,7 @@ Layer: crm_model.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, insert, select, update
@@ -25,15 +25,17 @@ def window_start(enabled_at: datetime, user_timezone: str, months_back: int) -> 
     local = enabled_at.astimezone(zone)
     month_index = local.year * 12 + (local.month - 1) - months_back
     first = datetime(month_index // 12, month_index % 12 + 1, 1, tzinfo=zone)
-    return first.astimezone(timezone.utc)
+    return first.astimezone(UTC)
 
 
 def fix_initial_window(session: Session, user: User, *, now: datetime, policy: WindowPolicy) -> int:
     """Record the fixed initial set as of ``now`` (time T) and return its size.
 
-    Activities created or changed after T are recognised by a change position
+    Activities created or edited after T are recognised by an ``edited_pos``
     above ``window_pos`` (the user's position at T), so the set never has to be
-    recomputed: deleting one member never pulls another old activity in.
+    recomputed: deleting one member never pulls another old activity in, and
+    renaming the owner or a contact (which moves only ``change_pos``) pulls
+    nothing in either.
     """
     start = window_start(now, user.timezone, policy.months_back)
     end = now if policy.end_at_enable else None
