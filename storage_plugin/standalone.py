@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_model.db import make_engine, make_session_factory, schema_is_current, upgrade_schema
-from crm_model.services import calendar as calendar_service
+from crm_model.services import renderings as rendering_service
 from storage_plugin.backend import CalendarBackend
 from storage_plugin.rendering import RENDERER_NAME
 from storage_plugin.to_ical import RENDER_VERSION
@@ -50,7 +50,7 @@ def prepared_engine(url: str) -> Engine:
 def prepare_renderings(write_sessions: sessionmaker[Session]) -> None:
     """Give every event a new ETag once when the renderer's output changed (RENDER_VERSION)."""
     with write_sessions.begin() as session:
-        calendar_service.ensure_renderer_version(session, name=RENDERER_NAME, version=RENDER_VERSION)
+        rendering_service.ensure_renderer_version(session, name=RENDERER_NAME, version=RENDER_VERSION)
 
 
 def sessions_from_configuration(

@@ -41,7 +41,7 @@ class ActivityRendering(Base):
 class RendererState(Base):
     """The renderer version the stored change positions were last moved for.
 
-    ``ensure_renderer_version`` (crm_model.services.calendar) compares it at
+    ``ensure_renderer_version`` (crm_model.services.renderings) compares it at
     start-up and gives every activity a new change position when it differs,
     so ETags and sync tokens move when the served text does (SPEC 2).
     """
