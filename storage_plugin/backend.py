@@ -299,7 +299,7 @@ def _kept_whole(reading: from_ical.EventReading, stored: ActivityRecord, user: U
 def _precondition(if_match: str | None, if_none_match: bool) -> calendar_service.Precondition:
     """The client's If-Match / If-None-Match, re-checked under the calendar lock."""
     if if_match is None or if_match.strip() == "*":
-        return calendar_service.Precondition(absent=if_none_match)
+        return calendar_service.Precondition(absent=if_none_match, exists=bool(if_match))
     return calendar_service.Precondition(absent=if_none_match, change_pos=tokens.change_pos_of(if_match))
 
 

@@ -172,3 +172,15 @@ def test_write_into_another_users_calendar_is_refused_without_saying_why_or_what
     assert {a.status_code for a in answers} <= {403, 404}
     assert answers[0].status_code == answers[1].status_code and answers[0].text == answers[1].text
     assert "read-only" not in answers[0].text.lower() and "crm-to-calendar" not in answers[0].text.lower()
+
+
+@pytest.mark.parametrize("if_match,status", [("*", 204), ('W/"1-1"', 412), ('"999999-1"', 412), ("garbage", 412)])
+def test_put_if_match_uses_the_strong_comparison(anna, if_match, status):
+    assert anna.put(f"/{ANNA}/crm/m.ics", content=vevent("M-1")).status_code == 201
+    response = anna.put(f"/{ANNA}/crm/m.ics", content=vevent("M-1", summary="Edited"), headers={"If-Match": if_match})
+    assert response.status_code == status
+
+
+def test_put_if_match_star_on_a_missing_event_gets_412_and_stores_nothing(anna, crm):
+    response = anna.put(f"/{ANNA}/crm/none.ics", content=vevent("NONE-1"), headers={"If-Match": "*"})
+    assert response.status_code == 412 and crm.export(ANNA)["activities"] == []

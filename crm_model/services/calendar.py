@@ -241,12 +241,15 @@ class Precondition:
     """
 
     absent: bool = False
+    exists: bool = False
     change_pos: int | None = None
 
     def check(self, activity: Activity | None) -> None:
         """Raise StaleRevisionError when the stored version is not the expected one."""
         if self.absent and activity is not None:
             raise StaleRevisionError("the event already exists")
+        if self.exists and activity is None:
+            raise StaleRevisionError("the event no longer exists")
         if self.change_pos is not None and (activity is None or activity.change_pos != self.change_pos):
             raise StaleRevisionError("the event changed since the client read it")
 
