@@ -25,7 +25,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_model.errors import ConflictError, NotFoundError, ReadOnlyCalendarError, StaleRevisionError
-from crm_model.records import ActivityRecord, UserRecord
+from crm_model.records import ActivityRecord, OfferedEntry, UserRecord
 from crm_model.services import calendar as calendar_service
 from crm_model.services import users as user_service
 from storage_plugin import from_ical, reports, rules, tokens
@@ -112,15 +112,33 @@ class CalendarBackend:
 
     def multiget(self, user: UserRecord, hrefs: Iterable[str]) -> dict[str, Served]:
         """The events among ``hrefs`` that the calendar offers, by href (calendar-multiget)."""
+        wanted = list(hrefs)
         with self.reading() as session:
-            records = calendar_service.get_offered_by_hrefs(session, user=user, hrefs=hrefs)
-        return {record.href: served(record) for record in records}
+            records = calendar_service.get_offered_by_hrefs(session, user=user, hrefs=wanted)
+            entries = calendar_service.list_offered_entries(
+                session, user=user, hrefs=wanted, variant=RENDERING_VARIANT)
+        return {event.href: event for event in self._served(records, entries)}
 
     def query(self, user: UserRecord, start: datetime | None, end: datetime | None) -> list[Served]:
         """Events overlapping [start, end) (None: unbounded), by start (calendar-query, RFC 4791 9.9)."""
         with self.reading() as session:
             records = calendar_service.list_offered_between(session, user=user, start=start, end=end)
-        return [served(record) for record in records]
+            entries = calendar_service.list_offered_entries(
+                session, user=user, start=start, end=end, variant=RENDERING_VARIANT)
+        return self._served(records, entries)
+
+    def _served(self, records: list[ActivityRecord], entries: list[OfferedEntry]) -> list[Served]:
+        """``records`` served with their cached texts; the others rendered now and kept."""
+        cached = {(e.activity_id, e.change_pos): e.body for e in entries if e.body is not None}
+        events, rendered = [], []
+        for record in records:
+            text = cached.get((record.id, record.change_pos))
+            event = served(record, text)
+            if text is None:
+                rendered.append((record.id, record.change_pos, RENDERING_VARIANT, event.text))
+            events.append(event)
+        self.keep_renderings(rendered)
+        return events
 
     def changes(self, user: UserRecord, token: str) -> tuple[str, tuple[str, ...]]:
         """(the current sync token, hrefs changed or deleted since ``token``; all for "").
@@ -184,10 +202,16 @@ class CalendarBackend:
                 stored, old = calendar_service.apply_calendar_edit(
                     session, user=user, href=href, draft=reading.draft, now=self._clock(),
                     precondition=precondition)
-                verbatim = text if _kept_whole(reading, stored, user) else None
-                calendar_service.keep_client_text(
-                    session, activity_id=stored.id, change_pos=stored.change_pos, text=verbatim)
-                result = served(_with_text(stored, verbatim))
+                if old is not None and stored.change_pos == old.change_pos:
+                    # Nothing the CRM tracks changed (say, only DTSTAMP): the served text and
+                    # its ETag stay; the ETag is the client's only if it sent those very bytes.
+                    verbatim = text if stored.verbatim_text == text else None
+                    result = served(stored)
+                else:
+                    verbatim = text if _kept_whole(reading, stored, user) else None
+                    calendar_service.keep_client_text(
+                        session, activity_id=stored.id, change_pos=stored.change_pos, text=verbatim)
+                    result = served(_with_text(stored, verbatim))
                 # The client fetches this version next: keep it rendered.
                 calendar_service.store_renderings(
                     session, [(stored.id, stored.change_pos, RENDERING_VARIANT, result.text)])
@@ -267,12 +291,13 @@ class CalendarBackend:
             logger.warning("could not record the sync time of user %s", user_id)
 
 
-def served(record: ActivityRecord) -> Served:
-    """The served form of ``record``: one text, and the ETag of that text."""
+def served(record: ActivityRecord, text: str | None = None) -> Served:
+    """The served form of ``record``: one text (``text`` when cached), and the ETag of that text."""
     start = int(record.starts_at.timestamp())
     return Served(
         href=record.href, uid=record.uid, etag=tokens.etag_for(record.change_pos),
-        text=served_text(record), last_modified=format_datetime(record.updated_at, usegmt=True),
+        text=served_text(record) if text is None else text,
+        last_modified=format_datetime(record.updated_at, usegmt=True),
         time_range=(start, max(int(record.ends_at.timestamp()), start + 1)),
     )
 

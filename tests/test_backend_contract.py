@@ -184,3 +184,14 @@ def test_put_if_match_uses_the_strong_comparison(anna, if_match, status):
 def test_put_if_match_star_on_a_missing_event_gets_412_and_stores_nothing(anna, crm):
     response = anna.put(f"/{ANNA}/crm/none.ics", content=vevent("NONE-1"), headers={"If-Match": "*"})
     assert response.status_code == 412 and crm.export(ANNA)["activities"] == []
+
+
+def test_put_that_changes_nothing_tracked_keeps_the_served_text_under_its_etag(anna):
+    href = f"/{ANNA}/crm/same.ics"
+    first = vevent("SAME-1").encode()
+    etag = anna.put(href, content=first).headers["ETag"]
+    again = anna.put(href, content=first.replace(b"DTSTAMP:20261120T100000Z", b"DTSTAMP:20261121T090000Z"))
+    assert again.status_code == 204 and "ETag" not in again.headers  # not the bytes served
+    got = anna.get(href)
+    assert got.headers["ETag"] == etag and got.content == first
+    assert anna.put(href, content=first).headers["ETag"] == etag  # the served bytes again
