@@ -73,8 +73,10 @@ def keep_client_text(session: Session, *, activity_id: str, change_pos: int, tex
 def ensure_renderer_version(session: Session, *, name: str, version: int) -> bool:
     """Move every activity's change position when the renderer's version changed (SPEC 2).
 
-    When ``version`` differs from the one stored in ``renderer_state`` under
-    ``name`` (or none is stored and activities exist), every activity gets a new
+    The first version recorded under ``name`` is taken as the one the stored
+    positions were made for (the ETags name the version already), so upgrading
+    an existing database moves nothing. When ``version`` differs from the one
+    stored in ``renderer_state`` under ``name``, every activity gets a new
     ``change_pos`` (not ``edited_pos``: membership is unchanged) and a
     ``calendar_changes`` row, one new position per owner, and the version is
     stored. A conditional upsert claims the version: of several processes
@@ -86,8 +88,7 @@ def ensure_renderer_version(session: Session, *, name: str, version: int) -> boo
         version: the renderer's version number.
 
     Returns:
-        True when activities were given new positions for a changed version (or
-        for a first version over existing activities), else False.
+        True when activities were given new positions for a changed version, else False.
     """
     stored = session.scalar(select(RendererState.version).where(RendererState.name == name))
     if stored == version:
@@ -97,10 +98,10 @@ def ensure_renderer_version(session: Session, *, name: str, version: int) -> boo
         index_elements=[RendererState.name], set_={"version": statement.excluded.version},
         where=RendererState.version != statement.excluded.version,
     ).returning(RendererState.name)
-    if session.execute(statement).first() is None:
-        return False  # another process stored this version meanwhile
-    touched = _touch_all_activities(session)
-    return stored is not None or touched > 0
+    if session.execute(statement).first() is None or stored is None:
+        return False  # another process stored this version meanwhile, or the first one recorded
+    _touch_all_activities(session)
+    return True
 
 
 # PostgreSQL: one statement; owners locked in id order (as the party triggers do).

@@ -34,15 +34,25 @@ def _assert_all_touched_once(tracked, before, sync_before) -> None:
             assert after[activity_id] == (position, before[activity_id][1]), activity_id
 
 
-def test_first_renderer_version_over_existing_activities_touches_them_all(tracked):
+def test_first_renderer_version_is_recorded_without_moving_any_position(tracked):
+    before, sync_before, count_before = tracked.positions(), tracked.sync_positions(), tracked.change_count()
+
+    assert _ensure(tracked, 1) is False  # an upgraded database: its ETags already name version 1
+
+    assert tracked.positions() == before and tracked.sync_positions() == sync_before
+    assert tracked.change_count() == count_before
+    assert _stored(tracked) == 1
+
+
+def test_bumped_renderer_version_touches_all_but_keeps_membership(tracked):
+    _ensure(tracked, 1)
     before, sync_before, offered = tracked.positions(), tracked.sync_positions(), tracked.offered(ALICE)
 
-    assert _ensure(tracked, 1) is True
+    assert _ensure(tracked, 2) is True
 
     _assert_all_touched_once(tracked, before, sync_before)
     assert tracked.sync_positions()["carol@example.com"] == sync_before["carol@example.com"]
     assert tracked.offered(ALICE) == offered  # a-old stays outside
-    assert _stored(tracked) == 1
 
 
 def test_same_renderer_version_again_changes_nothing(tracked):
@@ -70,9 +80,10 @@ def test_bumped_renderer_version_touches_every_activity_again(tracked):
 def test_renderer_versions_are_kept_per_name(tracked):
     _ensure(tracked, 1)
 
-    assert _ensure(tracked, 1, name="other") is True
+    assert _ensure(tracked, 1, name="other") is False
+    assert _ensure(tracked, 2, name="other") is True
     assert _ensure(tracked, 1) is False
-    assert (_stored(tracked), _stored(tracked, "other")) == (1, 1)
+    assert (_stored(tracked), _stored(tracked, "other")) == (1, 2)
 
 
 def test_new_renderer_version_retires_cached_renderings(tracked):

@@ -73,7 +73,7 @@ INVALIDATIONS = {
     "participant removed by sql": lambda t: t.sql("DELETE FROM participants WHERE activity_id = 'a-c1' "
                                                   "AND contact_id IS NULL"),
     "contact rename": lambda t: t.sql("UPDATE contacts SET name = 'K. Sato' WHERE id = 'c-1'"),
-    "new renderer version": lambda t: _ensure(t, 7),
+    "new renderer version": lambda t: (_ensure(t, 1), _ensure(t, 7)),
 }
 
 
