@@ -167,6 +167,8 @@ class CalendarBackend:
             position = tokens.position_of(request.token, user)
             self.note_sync(user.id)
             token = tokens.sync_token(user)
+            if position == user.sync_pos:  # the usual poll: ``user`` was read in this request
+                return reports.answer_unchanged_sync(request, href_prefix=href_prefix, token=token)
         with self.reading() as session:
             if request.kind == "sync":
                 changed = None if position is None else calendar_service.changes_since(

@@ -211,6 +211,12 @@ def answer_report(
     return Answer(_multistatus(entries, missing, request.props, href_prefix, tail), rendered)
 
 
+def answer_unchanged_sync(request: ReportRequest, *, href_prefix: str, token: str) -> Answer:
+    """The sync-collection answer when nothing changed since the client's token: no item."""
+    tail = f"<sync-token>{escape(token)}</sync-token>"
+    return Answer(_multistatus([], [], request.props, href_prefix, tail))
+
+
 def _multistatus(
     entries: list[OfferedEntry], missing: list[str], props: tuple[str, ...], href_prefix: str, tail: str,
 ) -> Iterator[str]:
