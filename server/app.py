@@ -21,7 +21,6 @@ from server.config import Settings
 from server.handler import CalDavHandler
 from server.rights import Rights
 from storage_plugin import CalendarBackend, PluginSettings, Storage
-from storage_plugin.standalone import prepare_renderings
 
 WsgiApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 
@@ -64,8 +63,8 @@ def create_app(settings: Settings, engine: Engine | None = None, *, fast_path: b
     engine = engine or make_engine(settings.database_url)
     if not schema_is_current(engine):
         upgrade_schema(engine)
-    prepare_renderings(make_session_factory(engine))
     backend = make_backend(settings, engine)
+    backend.prepare_renderings()
     application = radicale.app.Application(build_configuration(settings, backend))
     auth = Auth(application.configuration, backend=backend, cache_seconds=settings.login_cache_seconds)
     return CalDavHandler(application, backend=backend, auth=auth, max_event_bytes=settings.max_event_bytes,

@@ -189,13 +189,9 @@ class CalDavHandler:
         event = self._backend.get(user, request.parts[2])
         if event is None:
             raise Refusal(404, NO_SUCH_EVENT_MESSAGE)
-        body, gzipped = encode_answer([event.text], request.accepts_gzip)
         headers = [("Content-Type", EVENT_CONTENT_TYPE), ("ETag", event.etag),
                    ("Last-Modified", event.last_modified)]
-        if gzipped:
-            headers.append(("Content-Encoding", "gzip"))
-        headers.append(("Content-Length", str(sum(len(piece) for piece in body))))
-        return Answer(status_line(200), headers, body)
+        return _encoded(status_line(200), headers, [event.text], request.accepts_gzip)
 
     def _report(self, request: DavRequest, user: UserRecord) -> Answer | None:
         """The hot REPORTs and the ctag poll from SQL; None for what Radicale should answer."""
@@ -235,11 +231,7 @@ class CalDavHandler:
         headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
         if captured["status"].startswith("207"):
             body = principal.with_user_address(body, base_prefix=request.base_prefix, email=user.email)
-        pieces, gzipped = encode_answer([body], request.accepts_gzip)
-        if gzipped:
-            headers.append(("Content-Encoding", "gzip"))
-        headers.append(("Content-Length", str(sum(len(piece) for piece in pieces))))
-        return Answer(captured["status"], headers, pieces)
+        return _encoded(captured["status"], headers, [body], request.accepts_gzip)
 
 
 class Unauthorized(Refusal):
@@ -258,9 +250,12 @@ def _refused(refusal: Refusal) -> Answer:
 
 
 def _multistatus(parts: Iterable[str | bytes], gzip: bool) -> Answer:
+    return _encoded(status_line(207), [("Content-Type", "text/xml; charset=utf-8")], parts, gzip)
+
+
+def _encoded(status: str, headers: list[tuple[str, str]], parts: Iterable[str | bytes], gzip: bool) -> Answer:
+    """An answer of ``parts``, gzipped when the client takes it, with its Content-Length."""
     body, gzipped = encode_answer(parts, gzip)
-    headers = [("Content-Type", "text/xml; charset=utf-8")]
     if gzipped:
-        headers.append(("Content-Encoding", "gzip"))
-    headers.append(("Content-Length", str(sum(len(piece) for piece in body))))
-    return Answer(status_line(207), headers, body)
+        headers = [*headers, ("Content-Encoding", "gzip")]
+    return Answer(status, [*headers, ("Content-Length", str(sum(len(piece) for piece in body)))], body)

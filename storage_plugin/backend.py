@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crm_model.errors import ConflictError, NotFoundError, ReadOnlyCalendarError, StaleRevisionError
 from crm_model.records import ActivityRecord, OfferedEntry, UserRecord
 from crm_model.services import calendar as calendar_service
+from crm_model.services import renderings as rendering_service
 from crm_model.services import users as user_service
 from storage_plugin import from_ical, reports, rules, tokens
 from storage_plugin.refusals import (
@@ -35,11 +36,11 @@ from storage_plugin.refusals import (
     Refusal,
     unavailable,
 )
-from storage_plugin.rendering import RENDERING_VARIANT, served_text
+from storage_plugin.rendering import RENDERER_NAME, RENDERING_VARIANT, Rendering, cache_row, served_text
+from storage_plugin.to_ical import RENDER_VERSION
 
 logger = logging.getLogger(__name__)
 SYNC_SEEN_INTERVAL = 60.0
-Rendering = tuple[str, int, str, str]  # (activity id, change position, variant, text)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ class CalendarBackend:
             text = cached.get((record.id, record.change_pos))
             event = served(record, text)
             if text is None:
-                rendered.append((record.id, record.change_pos, RENDERING_VARIANT, event.text))
+                rendered.append(cache_row(record, event.text))
             events.append(event)
         self.keep_renderings(rendered)
         return events
@@ -146,8 +147,7 @@ class CalendarBackend:
         Raises:
             Refusal: 403 DAV:valid-sync-token for a token not valid here (RFC 6578 3.2).
         """
-        position = tokens.position_of(token, user)
-        self.note_sync(user.id)
+        position = self._sync_position(user, token)
         with self.reading() as session:
             if position is None:
                 hrefs = tuple(calendar_service.list_offered_hrefs(session, user=user))
@@ -161,20 +161,24 @@ class CalendarBackend:
         Raises:
             Refusal: 403 DAV:valid-sync-token for a sync token not valid here.
         """
-        changed: tuple[str, ...] | None = ()
-        token = ""
-        if request.kind == "sync":
-            position = tokens.position_of(request.token, user)
-            self.note_sync(user.id)
-            token = tokens.sync_token(user)
-            if position == user.sync_pos:  # the usual poll: ``user`` was read in this request
-                return reports.answer_unchanged_sync(request, href_prefix=href_prefix, token=token)
+        if request.kind != "sync":
+            with self.reading() as session:
+                return reports.answer_report(session, request, user=user, href_prefix=href_prefix)
+        position = self._sync_position(user, request.token)
+        token = tokens.sync_token(user)
+        if position == user.sync_pos:  # the usual poll: ``user`` was read in this request
+            return reports.answer_unchanged_sync(request, href_prefix=href_prefix, token=token)
         with self.reading() as session:
-            if request.kind == "sync":
-                changed = None if position is None else calendar_service.changes_since(
-                    session, user=user, position=position).hrefs
+            changed = None if position is None else calendar_service.changes_since(
+                session, user=user, position=position).hrefs
             return reports.answer_report(session, request, user=user, href_prefix=href_prefix,
                                          changed=changed, token=token)
+
+    def _sync_position(self, user: UserRecord, token: str) -> int | None:
+        """The position ``token`` stands for (None: a first sync), noting the sync for `caldav status`."""
+        position = tokens.position_of(token, user)
+        self.note_sync(user.id)
+        return position
 
     def uid_taken(self, uid: str, *, except_href: str | None) -> bool:
         """True when another event already uses ``uid`` (RFC 4791 5.3.2.1 no-uid-conflict)."""
@@ -194,10 +198,9 @@ class CalendarBackend:
                 event refused, read-only calendar), 409 (UID used by another
                 event), 412 (precondition failed), 503 (database unavailable).
         """
-        reading = self._read_body(user, body)
+        text, reading = self._read_body(user, body)
         if user.read_only:
             raise Refusal(403, READ_ONLY_MESSAGE, "D:need-privileges")
-        text = body.decode("utf-8")
         precondition = _precondition(if_match, if_none_match)
         try:
             with self.writing() as session:
@@ -211,12 +214,11 @@ class CalendarBackend:
                     result = served(stored)
                 else:
                     verbatim = text if _kept_whole(reading, stored, user) else None
-                    calendar_service.keep_client_text(
+                    rendering_service.keep_client_text(
                         session, activity_id=stored.id, change_pos=stored.change_pos, text=verbatim)
                     result = served(_with_text(stored, verbatim))
                 # The client fetches this version next: keep it rendered.
-                calendar_service.store_renderings(
-                    session, [(stored.id, stored.change_pos, RENDERING_VARIANT, result.text)])
+                rendering_service.store_renderings(session, [cache_row(stored, result.text)])
         except ReadOnlyCalendarError as error:
             raise Refusal(403, READ_ONLY_MESSAGE, "D:need-privileges") from error
         except ConflictError as error:
@@ -225,15 +227,15 @@ class CalendarBackend:
             raise Refusal(412, f"Precondition failed: {error}.") from error
         return PutResult(result, created=old is None, etag=result.etag if verbatim is not None else None)
 
-    def _read_body(self, user: UserRecord, body: bytes) -> from_ical.EventReading:
-        """The client's event, read before any transaction opens."""
+    def _read_body(self, user: UserRecord, body: bytes) -> tuple[str, from_ical.EventReading]:
+        """The client's text and its reading, made before any transaction opens."""
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as error:
             raise Refusal(400, "The event is not UTF-8 text.") from error
         try:
-            return from_ical.read_event(text, default_timezone=user.timezone,
-                                        recurrence=self._settings.recurrence)
+            return text, from_ical.read_event(text, default_timezone=user.timezone,
+                                              recurrence=self._settings.recurrence)
         except rules.RecurrenceRefusedError as error:
             raise Refusal(403, str(error), "C:supported-calendar-component") from error
         except from_ical.InvalidEventError as error:
@@ -267,6 +269,14 @@ class CalendarBackend:
         with self.writing() as session:
             user_service.set_calendar_props(session, user_id=user.id, props=props)
 
+    def prepare_renderings(self) -> bool:
+        """Give every event a new ETag once when the renderer's output changed (RENDER_VERSION).
+
+        Called at start-up; True when positions moved.
+        """
+        with self.writing() as session:
+            return rendering_service.ensure_renderer_version(session, name=RENDERER_NAME, version=RENDER_VERSION)
+
     def keep_renderings(self, rendered: list[Rendering]) -> None:
         """Store texts rendered for an answer, in their own short transaction.
 
@@ -276,7 +286,7 @@ class CalendarBackend:
             return
         try:
             with self._write_sessions.begin() as session:
-                calendar_service.store_renderings(session, rendered)
+                rendering_service.store_renderings(session, rendered)
         except (OperationalError, IntegrityError) as error:  # busy, down, or the activity just deleted
             logger.info("rendering cache not updated: %s", error.__class__.__name__)
 

@@ -17,6 +17,7 @@ from storage_plugin.to_ical import RENDER_VERSION, render_vcalendar
 
 RENDERER_NAME = "ics"
 RENDERING_VARIANT = f"{RENDERER_NAME}{RENDER_VERSION}"
+Rendering = tuple[str, int, str, str]  # a cache row: (activity id, change position, variant, text)
 
 
 def served_text(record: ActivityRecord) -> str:
@@ -24,3 +25,8 @@ def served_text(record: ActivityRecord) -> str:
     if record.verbatim_text is not None:
         return record.verbatim_text
     return render_vcalendar(record)
+
+
+def cache_row(record: ActivityRecord, text: str) -> Rendering:
+    """The rendering-cache row of ``text``, served for ``record`` at its change position."""
+    return (record.id, record.change_pos, RENDERING_VARIANT, text)

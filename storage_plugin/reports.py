@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from crm_model.records import OfferedEntry, UserRecord
 from crm_model.services import calendar as calendar_service
-from storage_plugin.rendering import RENDERING_VARIANT, served_text
+from storage_plugin.rendering import RENDERING_VARIANT, Rendering, cache_row, served_text
 from storage_plugin.to_ical import RENDER_VERSION
 
 DAV = "DAV:"
@@ -172,7 +172,7 @@ class Answer:
     """
 
     parts: Iterable[str]
-    rendered: list[tuple[str, int, str, str]] = field(default_factory=list)
+    rendered: list[Rendering] = field(default_factory=list)
 
 
 def answer_poll(props: Iterable[str], *, user: UserRecord, href: str, ctag: str, token: str) -> str:
@@ -231,7 +231,7 @@ def _multistatus(
 
 def _with_bodies(
     db: Session, entries: list[OfferedEntry], *, user: UserRecord, variant: str | None,
-) -> tuple[list[OfferedEntry], list[tuple[str, int, str, str]]]:
+) -> tuple[list[OfferedEntry], list[Rendering]]:
     """Entries with their event texts: cached ones as they are, the others rendered now
     (from the record read now, so text and ETag are of one revision)."""
     missing = [entry.activity_id for entry in entries if entry.body is None]
@@ -247,7 +247,7 @@ def _with_bodies(
                 continue  # deleted since the listing: the next sync reports it
             body = served_text(record)
             entry = OfferedEntry(record.href, record.id, record.change_pos, body)
-            rendered.append((record.id, record.change_pos, variant, body))
+            rendered.append(cache_row(record, body))
         complete.append(entry)
     return complete, rendered
 

@@ -32,11 +32,6 @@ from crm_model.records import ActivityDraft, ActivityRecord, ChangeSet, OfferedE
 from crm_model.services.mapping import activity_record, user_record
 from crm_model.services.participants import merge_client_attendees
 
-# The served texts have a module of their own; their functions stay reachable here.
-from crm_model.services.renderings import ensure_renderer_version as ensure_renderer_version
-from crm_model.services.renderings import keep_client_text as keep_client_text
-from crm_model.services.renderings import store_renderings as store_renderings
-
 SOURCE_CRM = "crm"
 SOURCE_CALDAV = "caldav"
 _CHUNK = 500  # hrefs per IN (...) list; keeps statements small on both databases

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from crm_model.db import make_engine, make_session_factory
 from crm_model.models import RendererState, User
 from crm_model.services import calendar as calendar_service
+from crm_model.services import renderings as rendering_service
 from tests.factories import ALICE, BOB, activity, soon, user
 
 ALICE_ACTIVITIES = ["a-c1", "a-c2", "a-l1", "a-old"]
@@ -16,7 +17,7 @@ BOB_ACTIVITIES = ["b-c1", "b-plain"]
 
 def _ensure(tracked, version: int, name: str = "ics") -> bool:
     with tracked.session() as session:
-        return calendar_service.ensure_renderer_version(session, name=name, version=version)
+        return rendering_service.ensure_renderer_version(session, name=name, version=version)
 
 
 def _stored(tracked, name: str = "ics") -> int | None:
@@ -91,7 +92,7 @@ def test_new_renderer_version_retires_cached_renderings(tracked):
     with tracked.session() as session:
         calendar_user = calendar_service.get_calendar_user(session, email=BOB)
         entries = calendar_service.list_offered_entries(session, user=calendar_user)
-        calendar_service.store_renderings(session, [(e.activity_id, e.change_pos, "1", "TEXT") for e in entries])
+        rendering_service.store_renderings(session, [(e.activity_id, e.change_pos, "1", "TEXT") for e in entries])
     with tracked.session() as session:
         cached = calendar_service.list_offered_entries(session, user=calendar_user, variant="1")
         assert {e.body for e in cached} == {"TEXT"}
@@ -109,12 +110,12 @@ def test_first_renderer_version_without_activities_is_stored_and_touches_nothing
     sessions = make_session_factory(engine)
     try:
         with sessions.begin() as session:
-            assert calendar_service.ensure_renderer_version(session, name="ics", version=1) is False
+            assert rendering_service.ensure_renderer_version(session, name="ics", version=1) is False
         with sessions.begin() as session:
             assert session.scalar(select(RendererState.version)) == 1
             assert session.scalar(select(User.sync_pos)) == 0
         crm.load({"activities": [activity("a-1", ALICE, soon(1))]})
         with sessions.begin() as session:
-            assert calendar_service.ensure_renderer_version(session, name="ics", version=1) is False
+            assert rendering_service.ensure_renderer_version(session, name="ics", version=1) is False
     finally:
         engine.dispose()

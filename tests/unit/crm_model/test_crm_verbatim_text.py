@@ -7,6 +7,7 @@ import pytest
 
 from crm_model.models import Activity, User
 from crm_model.services import calendar as calendar_service
+from crm_model.services import renderings as rendering_service
 from tests.factories import ALICE
 
 CLIENT_TEXT = "BEGIN:VCALENDAR\r\nX-APPLE-THING:a,b,c\r\nEND:VCALENDAR\r\n"
@@ -21,7 +22,7 @@ def _record(tracked, activity_id: str):
 
 def _keep(tracked, activity_id: str, change_pos: int, text: str | None = CLIENT_TEXT) -> None:
     with tracked.session() as session:
-        calendar_service.keep_client_text(session, activity_id=activity_id, change_pos=change_pos, text=text)
+        rendering_service.keep_client_text(session, activity_id=activity_id, change_pos=change_pos, text=text)
 
 
 def test_kept_client_text_is_served_as_verbatim_text_of_that_revision(tracked):
@@ -79,7 +80,7 @@ INVALIDATIONS = {
 
 def _ensure(tracked, version: int) -> None:
     with tracked.session() as session:
-        calendar_service.ensure_renderer_version(session, name="ics", version=version)
+        rendering_service.ensure_renderer_version(session, name="ics", version=version)
 
 
 @pytest.mark.parametrize("how", INVALIDATIONS)
