@@ -110,11 +110,18 @@ class ActivityCalendar(BaseCollection):
         """The current token and the hrefs changed since ``old_token`` (RFC 6578).
 
         ValueError for a token not valid here: Radicale answers 403 valid-sync-token.
+        The hrefs are read only when iterated: a PROPFIND of the sync-token
+        property (every home PROPFIND) asks for the token alone.
         """
         try:
-            return self._backend.changes(self.user, old_token)
+            tokens.position_of(old_token, self.user)
         except Refusal as refusal:
             raise ValueError(refusal.message) from refusal
+        return tokens.sync_token(self.user), self._changed_hrefs(old_token)
+
+    def _changed_hrefs(self, old_token: str) -> Iterator[str]:
+        _, hrefs = self._backend.changes(self.user, old_token)
+        yield from hrefs
 
     def get_multi(self, hrefs: Iterable[str]) -> Iterator[tuple[str, Item | None]]:
         wanted = list(hrefs)
