@@ -91,7 +91,7 @@ class Auth(BaseAuth):
             if user is None:
                 user_service.verify_login(session, login=login, password=password)  # same cost: no oracle
                 return None
-            if self._remembered(digest, user):
+            if self._cached(login, digest) == (user.id, user.credentials_version):
                 return user
             verified = user_service.verify_login(session, login=login, password=password)
         if verified is None:
@@ -101,10 +101,19 @@ class Auth(BaseAuth):
         self._remember(digest, verified)
         return verified
 
-    def _remembered(self, digest: bytes, user: UserRecord) -> bool:
+    def remembered(self, login: str, password: str) -> tuple[int, int] | None:
+        """(user id, credentials version) of a login checked within the cache period, else None.
+
+        No database read: the caller compares both with the user row it reads
+        anyway, so a disable or a new password still acts on the next request.
+        """
+        return self._cached(*self._cache_key(login, password))
+
+    def _cached(self, login: str, digest: bytes) -> tuple[int, int] | None:
         cached = self._cache.get(digest)
-        return (cached is not None and cached.expires > time.monotonic() and cached.email == user.email
-                and (cached.user_id, cached.credentials_version) == (user.id, user.credentials_version))
+        if cached is None or cached.expires <= time.monotonic() or cached.email != login:
+            return None
+        return cached.user_id, cached.credentials_version
 
     def _remember(self, digest: bytes, user: UserRecord) -> None:
         with self._lock:

@@ -44,6 +44,7 @@ XML_METHODS = frozenset({"PROPFIND", "PROPPATCH", "REPORT", "MKCALENDAR", "MKCOL
 UNAUTHENTICATED_PATHS = ("/.well-known/",)
 EVENT_CONTENT_TYPE = "text/calendar; charset=utf-8"
 REALM = "CRM calendar"
+HotRequest = tuple[str, ...] | reports.ReportRequest  # a poll's props, or a REPORT
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,13 @@ class CalDavHandler:
         if method == "OPTIONS" or any(p in path + "/" for p in UNAUTHENTICATED_PATHS):
             return None
         request = self._read_request(environ, method, path)
-        user = self._authenticate(environ)
+        credentials = basic_credentials(environ.get("HTTP_AUTHORIZATION", ""))
+        hot = self._hot_request(request)
+        if hot is not None and credentials is not None:
+            answer = self._answer_hot(request, hot, credentials)  # one transaction: phones' polls
+            if answer is not None:
+                return answer
+        user = self._authenticate(credentials)
         environ["REMOTE_USER"] = user.email
         if request.parts and request.parts[0] != user.email:
             raise Refusal(403, NOT_YOURS_MESSAGE, "D:need-privileges")
@@ -126,8 +133,8 @@ class CalDavHandler:
             return Answer(status_line(204), [("Content-Length", "0")], [])
         if method in ("GET", "HEAD") and request.is_event:
             return self._get(request, user)
-        if method in ("REPORT", "PROPFIND") and request.is_calendar and self._fast_reports:
-            answer = self._report(request, user)
+        if hot is not None and credentials is not None:
+            answer = self._answer_hot(request, hot, credentials)  # the password was just checked
             if answer is not None:
                 return answer
         if method == "PROPFIND":
@@ -165,9 +172,8 @@ class CalDavHandler:
         environ["CONTENT_LENGTH"] = str(len(body))
         return bytes(body)
 
-    def _authenticate(self, environ: dict) -> UserRecord:
+    def _authenticate(self, credentials: tuple[str, str] | None) -> UserRecord:
         """The user of this request's Basic credentials; 401 (after a delay) otherwise."""
-        credentials = basic_credentials(environ.get("HTTP_AUTHORIZATION", ""))
         user = self._auth.authenticate(*credentials) if credentials else None
         if user is not None:
             return user
@@ -193,26 +199,42 @@ class CalDavHandler:
                    ("Last-Modified", event.last_modified)]
         return _encoded(status_line(200), headers, [event.text], request.accepts_gzip)
 
-    def _report(self, request: DavRequest, user: UserRecord) -> Answer | None:
-        """The hot REPORTs and the ctag poll from SQL; None for what Radicale should answer."""
-        calendar_path = paths.calendar_path(user.email)
-        href = reports.calendar_href(request.base_prefix, calendar_path)
-        if request.method == "PROPFIND":
-            props = reports.parse_poll(request.body) if request.depth == "0" else None
-            if props is None:
-                return None
-            poll = reports.answer_poll(props, user=user, href=href, ctag=tokens.ctag(user),
-                                       token=tokens.sync_token(user))
-            return _multistatus([poll], request.accepts_gzip)
-        parsed = reports.parse_report(request.body, base_prefix=request.base_prefix, calendar_path=calendar_path)
-        if parsed is None:
+    def _hot_request(self, request: DavRequest) -> HotRequest | None:
+        """The poll's props or the REPORT this handler answers from SQL; None for the rest."""
+        if not (self._fast_reports and request.is_calendar):
             return None
-        answer = self._backend.report(user, parsed, href_prefix=href)
-        rendered = answer.rendered
-        multistatus = _multistatus(answer.parts, request.accepts_gzip)
-        # Renderings made for this answer are stored once it is sent: the client does not wait.
-        return Answer(multistatus.status, multistatus.headers, multistatus.body,
-                      lambda: self._backend.keep_renderings(rendered))
+        if request.method == "PROPFIND":
+            return reports.parse_poll(request.body) if request.depth == "0" else None
+        if request.method == "REPORT":
+            return reports.parse_report(request.body, base_prefix=request.base_prefix,
+                                        calendar_path=paths.calendar_path(request.parts[0]))
+        return None
+
+    def _answer_hot(self, request: DavRequest, hot: HotRequest, credentials: tuple[str, str]) -> Answer | None:
+        """The answer to a poll or hot REPORT for a login whose password was checked recently.
+
+        None when the login is not remembered or no longer holds (the caller then
+        checks the password), or is not this calendar's owner.
+        """
+        login = self._auth.remembered(*credentials)
+        email = credentials[0]
+        if login is None or email != request.parts[0]:
+            return None
+        href = reports.calendar_href(request.base_prefix, paths.calendar_path(email))
+        if isinstance(hot, reports.ReportRequest):
+            answer = self._backend.report(email, hot, href_prefix=href, login=login)
+            if answer is None:
+                return None
+            rendered = answer.rendered
+            multistatus = _multistatus(answer.parts, request.accepts_gzip)
+            # Renderings made for this answer are stored once it is sent: the client does not wait.
+            return Answer(multistatus.status, multistatus.headers, multistatus.body,
+                          lambda: self._backend.keep_renderings(rendered))
+        user = self._backend.calendar_user(email, login=login)
+        if user is None:
+            return None
+        poll = reports.answer_poll(hot, user=user, href=href, ctag=tokens.ctag(user), token=tokens.sync_token(user))
+        return _multistatus([poll], request.accepts_gzip)
 
     def _radicale_propfind(self, environ: dict, request: DavRequest, user: UserRecord) -> Answer:
         """Radicale's PROPFIND answer, with mailto:<e-mail> in the principal's address set."""

@@ -102,10 +102,14 @@ class CalendarBackend:
             yield session
 
     # --- reading ------------------------------------------------------------
-    def calendar_user(self, email: str) -> UserRecord | None:
-        """The enabled user whose calendar is ``/<email>/crm/``, read fresh; None otherwise."""
+    def calendar_user(self, email: str, *, login: tuple[int, int] | None = None) -> UserRecord | None:
+        """The enabled user whose calendar is ``/<email>/crm/``, read fresh; None otherwise.
+
+        With ``login`` (user id, credentials version, as a password check vouched
+        for), also None when the row no longer shows them.
+        """
         with self.reading() as session:
-            return calendar_service.get_calendar_user(session, email=email)
+            return _current_user(session, email, login)
 
     def get(self, user: UserRecord, href: str) -> Served | None:
         """The event at ``href`` on ``user``'s calendar, or None when it is not there."""
@@ -155,20 +159,28 @@ class CalendarBackend:
                 hrefs = calendar_service.changes_since(session, user=user, position=position).hrefs
         return tokens.sync_token(user), hrefs
 
-    def report(self, user: UserRecord, request: reports.ReportRequest, *, href_prefix: str) -> reports.Answer:
+    def report(self, email: str, request: reports.ReportRequest, *, href_prefix: str,
+               login: tuple[int, int]) -> reports.Answer | None:
         """A sync-collection, multiget or calendar-query answered from SQL (storage_plugin.reports).
+
+        The calendar user's row is read in the same transaction as the answer:
+        ``login`` is the (user id, credentials version) that the caller's
+        password check vouched for, and a row that no longer shows them (CalDAV
+        disabled, a new password) gives None, so that a disable acts at once.
 
         Raises:
             Refusal: 403 DAV:valid-sync-token for a sync token not valid here.
         """
-        if request.kind != "sync":
-            with self.reading() as session:
-                return reports.answer_report(session, request, user=user, href_prefix=href_prefix)
-        position = self._sync_position(user, request.token)
-        token = tokens.sync_token(user)
-        if position == user.sync_pos:  # the usual poll: ``user`` was read in this request
-            return reports.answer_unchanged_sync(request, href_prefix=href_prefix, token=token)
         with self.reading() as session:
+            user = _current_user(session, email, login)
+            if user is None:
+                return None
+            if request.kind != "sync":
+                return reports.answer_report(session, request, user=user, href_prefix=href_prefix)
+            position = self._sync_position(user, request.token)
+            token = tokens.sync_token(user)
+            if position == user.sync_pos:  # the usual poll: nothing to look up
+                return reports.answer_unchanged_sync(request, href_prefix=href_prefix, token=token)
             changed = None if position is None else calendar_service.changes_since(
                 session, user=user, position=position).hrefs
             return reports.answer_report(session, request, user=user, href_prefix=href_prefix,
@@ -301,6 +313,14 @@ class CalendarBackend:
                 user_service.record_sync_seen(session, user_id=user_id, now=self._clock())
         except OperationalError:  # busy or down: the sync itself matters more
             logger.warning("could not record the sync time of user %s", user_id)
+
+
+def _current_user(session: Session, email: str, login: tuple[int, int] | None) -> UserRecord | None:
+    """The calendar user of ``email``, if CalDAV is on and (with ``login``) the login still holds."""
+    user = calendar_service.get_calendar_user(session, email=email)
+    if user is None or (login is not None and (user.id, user.credentials_version) != login):
+        return None
+    return user
 
 
 def served(record: ActivityRecord, text: str | None = None) -> Served:
