@@ -107,18 +107,15 @@ def participants(raw_list: list[Any], where: str, lookups: Lookups) -> list[dict
         place = f"{where}participants[{j}]"
         if not isinstance(raw, dict):
             raise InvalidDataError(f"{place}: must be an object")
-        if raw.get("contact") is not None:
-            contact_id = str(raw["contact"])
-            if contact_id not in lookups.contacts:
-                raise InvalidDataError(f"{place}.contact: no contact {raw['contact']}")
-            result.append({"contact_id": contact_id, "lead_id": None,
-                           "email": lookups.contacts[contact_id], "name": None})
-        elif raw.get("lead") is not None:
-            lead_id = str(raw["lead"])
-            if lead_id not in lookups.leads:
-                raise InvalidDataError(f"{place}.lead: no lead {raw['lead']}")
-            result.append({"contact_id": None, "lead_id": lead_id,
-                           "email": lookups.leads[lead_id], "name": None})
+        kind = "contact" if raw.get("contact") is not None else "lead" if raw.get("lead") is not None else None
+        if kind is not None:
+            known = lookups.contacts if kind == "contact" else lookups.leads
+            party_id = str(raw[kind])
+            if party_id not in known:
+                raise InvalidDataError(f"{place}.{kind}: no {kind} {raw[kind]}")
+            result.append({"contact_id": party_id if kind == "contact" else None,
+                           "lead_id": party_id if kind == "lead" else None,
+                           "email": known[party_id], "name": None})
         elif isinstance(raw.get("email"), str) and "@" in raw["email"]:
             result.append({"contact_id": None, "lead_id": None, "email": raw["email"].strip(),
                            "name": raw.get("name")})
