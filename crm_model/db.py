@@ -5,6 +5,7 @@ Layer: crm_model.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,21 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 WRITE_OPTION = "crm_write"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+@dataclass(frozen=True)
+class DatabaseLimits:
+    """Time limits, in seconds, for the server's database work (exceeding one is a DatabaseBusy).
+
+    lock_timeout: waiting for a lock (PostgreSQL lock_timeout; SQLite's busy timeout).
+    statement_timeout: one statement (PostgreSQL statement_timeout).
+    pool_timeout: waiting for a free pooled connection.
+    """
+
+    lock_timeout: float = 5
+    statement_timeout: float = 15
+    pool_timeout: float = 5
+
+
+def make_engine(url: str, limits: DatabaseLimits | None = None, **kwargs: Any) -> Engine:
     """Create an engine tuned for this application.
 
     SQLite: WAL (readers never block the writer), a busy timeout instead of

@@ -20,6 +20,7 @@ from server.auth import Auth
 from server.config import Settings
 from server.handler import CalDavHandler
 from server.rights import Rights
+from server.throttle import LoginThrottle
 from storage_plugin import CalendarBackend, PluginSettings, Storage
 
 WsgiApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
@@ -30,7 +31,8 @@ def make_backend(settings: Settings, engine: Engine) -> CalendarBackend:
     return CalendarBackend(
         read_sessions=make_session_factory(engine, write=False),
         write_sessions=make_session_factory(engine, write=True),
-        settings=PluginSettings(recurrence=settings.recurrence),
+        settings=PluginSettings(recurrence=settings.recurrence, max_attendees=settings.max_attendees,
+                                max_alarms=settings.max_alarms),
     )
 
 
@@ -60,12 +62,14 @@ def create_app(settings: Settings, engine: Engine | None = None, *, fast_path: b
     ``fast_path=False`` leaves the hot REPORTs and polls to Radicale (tests
     compare the two answers).
     """
-    engine = engine or make_engine(settings.database_url)
+    engine = engine or make_engine(settings.database_url, settings.database_limits)
     if not schema_is_current(engine):
         upgrade_schema(engine)
     backend = make_backend(settings, engine)
     backend.prepare_renderings()
     application = radicale.app.Application(build_configuration(settings, backend))
     auth = Auth(application.configuration, backend=backend, cache_seconds=settings.login_cache_seconds)
-    return CalDavHandler(application, backend=backend, auth=auth, max_event_bytes=settings.max_event_bytes,
-                         failed_login_delay=settings.failed_login_delay, fast_reports=fast_path)
+    throttle = LoginThrottle(free_failures=settings.login_free_failures,
+                             backoff_max=settings.login_backoff_max_seconds)
+    return CalDavHandler(application, backend=backend, auth=auth, throttle=throttle,
+                         max_event_bytes=settings.max_event_bytes, fast_reports=fast_path)

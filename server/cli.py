@@ -47,7 +47,7 @@ class Context:
     def engine(self) -> Any:
         if self._engine is None:
             try:
-                self._engine = make_engine(self.settings.database_url)
+                self._engine = make_engine(self.settings.database_url, self.settings.database_limits)
                 if not schema_is_current(self._engine):
                     upgrade_schema(self._engine)
             except SQLAlchemyError as error:
@@ -100,7 +100,8 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
 def serve(context: Context, host: str, port: int, demo: bool, workers: int, threads: int) -> None:
     """Run the CalDAV server (Ctrl-C stops it)."""
     from server.app import create_app
-    from server.http import listen, run_gunicorn
+    from server.http import ServingLimits, listen
+    from server.http import serve as serve_http
 
     if demo:
         _prepare_demo(context)
@@ -113,7 +114,10 @@ def serve(context: Context, host: str, port: int, demo: bool, workers: int, thre
     bound_port = sock.getsockname()[1]
     processes = f" with {workers} processes" if workers > 1 else ""
     click.echo(f"Serving CalDAV on http://{host}:{bound_port}/{processes} (Ctrl-C to stop)", err=True)
-    run_gunicorn(lambda: create_app(settings), sock, workers=workers, threads=threads)
+    limits = ServingLimits(threads=threads, idle_timeout=settings.idle_timeout_seconds,
+                           connection_limit=settings.connection_limit, max_body_bytes=settings.max_event_bytes * 4,
+                           trusted_proxy=settings.trusted_proxy)
+    serve_http(lambda: create_app(settings), sock, workers=workers, limits=limits)
 
 
 def _prepare_demo(context: Context) -> None:

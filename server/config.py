@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from crm_model.db import DatabaseLimits
 from crm_model.records import WindowPolicy
 from storage_plugin.rules import RECURRENCE_FIRST_OCCURRENCE, RECURRENCE_REJECT
 
@@ -32,8 +33,24 @@ class Settings:
     max_event_bytes: int = 1024 * 1024
     public_url: str | None = None
     login_cache_seconds: int = 300
-    failed_login_delay: float = 1.0
+    login_free_failures: int = 5  # failed logins per account or address before backoff starts
+    login_backoff_max_seconds: int = 900  # the longest a throttled account or address waits
+    trusted_proxy: str | None = "127.0.0.1"  # whose X-Forwarded-For names the client address
+    idle_timeout_seconds: int = 60  # a connection idle or stalled mid-request this long is closed
+    connection_limit: int = 2000  # open connections per process
+    db_lock_timeout_seconds: int = 5  # waiting for a row or table lock (PostgreSQL) or the write lock (SQLite)
+    db_statement_timeout_seconds: int = 15  # one SQL statement (PostgreSQL)
+    db_pool_timeout_seconds: int = 5  # waiting for a free connection of the pool
+    max_attendees: int = 1000  # ATTENDEE properties in one event
+    max_alarms: int = 20  # VALARM components in one event
     log_level: str = "warning"
+
+    @property
+    def database_limits(self) -> DatabaseLimits:
+        """The time limits every database connection of the server works under."""
+        return DatabaseLimits(lock_timeout=self.db_lock_timeout_seconds,
+                              statement_timeout=self.db_statement_timeout_seconds,
+                              pool_timeout=self.db_pool_timeout_seconds)
 
     @property
     def window_policy(self) -> WindowPolicy:
@@ -88,10 +105,6 @@ def load_settings(config_file: str | Path | None = None, environ: Mapping[str, s
     values = dict(read_config_file(config_file)) if config_file else {}
     values.update({k: v for k, v in (environ if environ is not None else os.environ).items()
                    if k.startswith("CRM_CALDAV_")})
-    try:
-        delay = float(values.get("CRM_CALDAV_FAILED_LOGIN_DELAY", "1.0"))
-    except ValueError:
-        raise ConfigError("CRM_CALDAV_FAILED_LOGIN_DELAY: not a number") from None
     return Settings(
         database_url=values.get("CRM_CALDAV_DB") or DEFAULT_DATABASE_URL,
         initial_cap=_int(values, "CRM_CALDAV_INITIAL_CAP", 2000),
@@ -102,7 +115,16 @@ def load_settings(config_file: str | Path | None = None, environ: Mapping[str, s
         max_event_bytes=_int(values, "CRM_CALDAV_MAX_EVENT_BYTES", 1024 * 1024, minimum=1024),
         public_url=values.get("CRM_CALDAV_PUBLIC_URL") or None,
         login_cache_seconds=_int(values, "CRM_CALDAV_LOGIN_CACHE_SECONDS", 300),
-        failed_login_delay=delay,
+        login_free_failures=_int(values, "CRM_CALDAV_LOGIN_FREE_FAILURES", 5, minimum=1),
+        login_backoff_max_seconds=_int(values, "CRM_CALDAV_LOGIN_BACKOFF_MAX_SECONDS", 900, minimum=1),
+        trusted_proxy=values.get("CRM_CALDAV_TRUSTED_PROXY", "127.0.0.1") or None,
+        idle_timeout_seconds=_int(values, "CRM_CALDAV_IDLE_TIMEOUT_SECONDS", 60, minimum=1),
+        connection_limit=_int(values, "CRM_CALDAV_CONNECTION_LIMIT", 2000, minimum=10),
+        db_lock_timeout_seconds=_int(values, "CRM_CALDAV_DB_LOCK_TIMEOUT_SECONDS", 5, minimum=1),
+        db_statement_timeout_seconds=_int(values, "CRM_CALDAV_DB_STATEMENT_TIMEOUT_SECONDS", 15, minimum=1),
+        db_pool_timeout_seconds=_int(values, "CRM_CALDAV_DB_POOL_TIMEOUT_SECONDS", 5, minimum=1),
+        max_attendees=_int(values, "CRM_CALDAV_MAX_ATTENDEES", 1000, minimum=1),
+        max_alarms=_int(values, "CRM_CALDAV_MAX_ALARMS", 20, minimum=1),
         log_level=_choice(values, "CRM_CALDAV_LOG_LEVEL", "warning",
                           ("debug", "info", "warning", "error", "critical")),
     )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import logging
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from crm_model.records import UserRecord
 from server import principal
 from server.auth import Auth, basic_credentials
 from server.http import AnswerBody, encode_answer
+from server.throttle import LoginThrottle
 from storage_plugin import paths, reports, tokens
 from storage_plugin.backend import CalendarBackend
 from storage_plugin.refusals import (
@@ -44,6 +44,7 @@ XML_METHODS = frozenset({"PROPFIND", "PROPPATCH", "REPORT", "MKCALENDAR", "MKCOL
 UNAUTHENTICATED_PATHS = ("/.well-known/",)
 EVENT_CONTENT_TYPE = "text/calendar; charset=utf-8"
 REALM = "CRM calendar"
+TOO_MANY_FAILURES_MESSAGE = "Too many failed logins for this account or from this address; try again later."
 HotRequest = tuple[str, ...] | reports.ReportRequest  # a poll's props, or a REPORT
 
 
@@ -86,12 +87,12 @@ class CalDavHandler:
     """WSGI application: authentication, our answers, and Radicale for the rest."""
 
     def __init__(self, radicale_app: WsgiApp, *, backend: CalendarBackend, auth: Auth,
-                 max_event_bytes: int, failed_login_delay: float, fast_reports: bool = True) -> None:
+                 throttle: LoginThrottle, max_event_bytes: int, fast_reports: bool = True) -> None:
         self._radicale = radicale_app
         self._backend = backend
         self._auth = auth
         self._max_event_bytes = max_event_bytes
-        self._failed_login_delay = failed_login_delay
+        self._throttle = throttle
         self._fast_reports = fast_reports
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -115,12 +116,15 @@ class CalDavHandler:
             return None
         request = self._read_request(environ, method, path)
         credentials = basic_credentials(environ.get("HTTP_AUTHORIZATION", ""))
+        address = environ.get("REMOTE_ADDR", "")
+        if credentials is not None:
+            self._check_throttle(credentials[0], address)
         hot = self._hot_request(request)
         if hot is not None and credentials is not None:
             answer = self._answer_hot(request, hot, credentials)  # one transaction: phones' polls
             if answer is not None:
                 return answer
-        user = self._authenticate(credentials)
+        user = self._authenticate(credentials, address)
         environ["REMOTE_USER"] = user.email
         if request.parts and request.parts[0] != user.email:
             raise Refusal(403, NOT_YOURS_MESSAGE, "D:need-privileges")
@@ -172,14 +176,25 @@ class CalDavHandler:
         environ["CONTENT_LENGTH"] = str(len(body))
         return bytes(body)
 
-    def _authenticate(self, credentials: tuple[str, str] | None) -> UserRecord:
-        """The user of this request's Basic credentials; 401 (after a delay) otherwise."""
-        user = self._auth.authenticate(*credentials) if credentials else None
-        if user is not None:
-            return user
-        if credentials:
-            time.sleep(self._failed_login_delay)  # throttles guessing
-        raise Unauthorized()
+    def _check_throttle(self, login: str, address: str) -> None:
+        """429 + Retry-After, before any password check, while the account or the address is blocked."""
+        wait = self._throttle.retry_after(login, address)
+        if wait is not None:
+            logger.warning("Login refused for %s from %s: too many failed logins (retry in %d s)",
+                           login, address, wait)
+            raise Refusal(429, TOO_MANY_FAILURES_MESSAGE, retry_after=wait)
+
+    def _authenticate(self, credentials: tuple[str, str] | None, address: str) -> UserRecord:
+        """The user of this request's Basic credentials; 401 otherwise (counted by the throttle)."""
+        if credentials is None:
+            raise Unauthorized()
+        user = self._auth.authenticate(*credentials)
+        if user is None:
+            self._throttle.failed(credentials[0], address)
+            logger.info("Failed login for %s from %s", credentials[0], address)
+            raise Unauthorized()
+        self._throttle.succeeded(address)
+        return user
 
     def _put(self, request: DavRequest, user: UserRecord) -> Answer:
         if not request.is_event:

@@ -1,18 +1,21 @@
-"""HTTP servers: gunicorn for `crm-caldav serve`, a small threaded one for in-process tests.
+"""HTTP serving: waitress in front of the WSGI application, in one or several processes.
+
+Tests run the same server in-process (``make_server``).
 
 Layer: server.
 """
 
 from __future__ import annotations
 
+import resource
+import signal
 import socket
-import socketserver
-import wsgiref.simple_server
 import zlib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from radicale.server import RequestHandler
+from server import processes
 
 
 class AnswerBody(list):
@@ -64,47 +67,105 @@ def encode_answer(parts: Iterable[str | bytes], gzip: bool) -> tuple[list[bytes]
 
 def listen(host: str, port: int) -> socket.socket:
     """A listening socket, bound here so that port 0 resolves before the server starts."""
-    sock = socket.create_server((host, port), reuse_port=False, backlog=128)
+    sock = socket.create_server((host, port), reuse_port=False, backlog=1024)
     sock.set_inheritable(True)
     return sock
 
 
-def run_gunicorn(
-    app_factory: Callable[[], Any], sock: socket.socket, *, workers: int, threads: int
-) -> None:
-    """Serve on ``sock`` with gunicorn's threaded workers until stopped (SIGINT / SIGTERM).
+@dataclass(frozen=True)
+class ServingLimits:
+    """What one server process allows its connections (see server.config.Settings)."""
 
-    Gunicorn keeps connections alive (phones send several requests in a row) and
-    answers a small request in about half the time of the standard library's
-    server. Each worker builds its own app after the fork, so every process has
-    its own database connection pool.
+    threads: int = 8  # request threads: only complete requests reach them
+    idle_timeout: int = 60  # seconds a connection may stay idle or stalled mid-request
+    connection_limit: int = 2000  # open connections; idle ones cost a socket, not a thread
+    max_body_bytes: int = 4 * 1024 * 1024  # larger bodies are refused before they are read
+    trusted_proxy: str | None = "127.0.0.1"  # whose X-Forwarded-For / -Proto are believed
+
+
+def waitress_options(limits: ServingLimits) -> dict[str, Any]:
+    """Waitress settings for ``limits``.
+
+    Waitress reads every request, headers and body (chunked bodies decoded), in
+    its event loop and hands a request to a thread only once it is complete: a
+    half-open or trickling connection holds no thread, a body shorter than its
+    Content-Length never reaches the application, and a connection silent for
+    ``idle_timeout`` is closed. poll() instead of select() allows more than
+    1,024 sockets.
     """
-    from gunicorn.app.base import BaseApplication
-
-    class Gunicorn(BaseApplication):
-        def load_config(self) -> None:
-            settings = {"bind": f"fd://{sock.fileno()}", "workers": workers, "threads": threads,
-                        "worker_class": "gthread", "accesslog": None, "loglevel": "warning",
-                        "graceful_timeout": 10}
-            for key, value in settings.items():
-                self.cfg.set(key, value)
-
-        def load(self) -> Any:
-            return app_factory()
-
-    Gunicorn().run()
+    options: dict[str, Any] = {
+        "threads": limits.threads, "channel_timeout": limits.idle_timeout,
+        "cleanup_interval": max(1, min(30, limits.idle_timeout // 2)),
+        "connection_limit": limits.connection_limit, "asyncore_use_poll": True,
+        "max_request_header_size": 64 * 1024, "max_request_body_size": limits.max_body_bytes,
+        "ident": "crm-caldav", "expose_tracebacks": False, "clear_untrusted_proxy_headers": True,
+    }
+    if limits.trusted_proxy:
+        options.update(trusted_proxy=limits.trusted_proxy, trusted_proxy_count=1,
+                       trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"})
+    return options
 
 
-class ThreadedWSGIServer(socketserver.ThreadingMixIn, wsgiref.simple_server.WSGIServer):
-    """One thread per connection, like Radicale's own server (tests run the app in-process)."""
+class EmbeddedServer:
+    """One waitress server on a bound socket: ``serve_forever()`` in a thread, ``shutdown()`` to stop."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+    def __init__(self, application: Any, sock: socket.socket, limits: ServingLimits) -> None:
+        from waitress.server import create_server
+
+        self._server = create_server(application, sockets=[sock], **waitress_options(limits))
+        self.server_address = sock.getsockname()
+
+    def serve_forever(self) -> None:
+        self._server.run()
+
+    def shutdown(self) -> None:
+        """Stops the request threads and closes every connection; serve_forever() then returns."""
+        from waitress import wasyncore
+
+        self._server.task_dispatcher.shutdown(timeout=5)
+        wasyncore.close_all(self._server._map)
+
+    def server_close(self) -> None:
+        """Kept for the socketserver-style life cycle of tests: shutdown() closed everything."""
 
 
-def make_server(host: str, port: int, application: Any) -> ThreadedWSGIServer:
-    """A bound server; call ``serve_forever()`` and ``shutdown()`` on it."""
-    server = ThreadedWSGIServer((host, port), RequestHandler)
-    server.set_app(application)
-    return server
+def make_server(host: str, port: int, application: Any, limits: ServingLimits | None = None) -> EmbeddedServer:
+    """A bound server with the production limits; call ``serve_forever()`` and ``shutdown()`` on it."""
+    return EmbeddedServer(application, listen(host, port), limits or ServingLimits())
+
+
+def raise_open_file_limit(wanted: int) -> None:
+    """Lift this process's soft limit of open files towards ``wanted`` (at most the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def serve(app_factory: Callable[[], Any], sock: socket.socket, *, workers: int, limits: ServingLimits) -> None:
+    """Serve on ``sock`` until SIGINT / SIGTERM: one process, or ``workers`` forked ones.
+
+    Each process builds its own application after the fork (its own database
+    pool) and runs waitress on the shared listening socket; the parent restarts
+    a process that dies, and stops them all on SIGINT / SIGTERM.
+    """
+    raise_open_file_limit(limits.connection_limit + 256)
+    if workers == 1:
+        _serve_here(app_factory, sock, limits)
+        return
+    processes.supervise(lambda: _serve_here(app_factory, sock, limits), workers)
+
+
+def _serve_here(app_factory: Callable[[], Any], sock: socket.socket, limits: ServingLimits) -> None:
+    server = EmbeddedServer(app_factory(), sock, limits)
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+
+
+def _exit_quietly(_signum: int, _frame: Any) -> None:
+    raise SystemExit(0)

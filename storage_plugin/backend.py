@@ -48,6 +48,8 @@ class PluginSettings:
     """What the backend needs from the server's configuration."""
 
     recurrence: str = rules.RECURRENCE_REJECT
+    max_attendees: int = 1000  # ATTENDEE properties in one event
+    max_alarms: int = 20  # VALARM components in one event
 
 
 @dataclass(frozen=True)

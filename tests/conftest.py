@@ -120,7 +120,7 @@ def start_server(settings: Settings) -> tuple[RunningServer, Any]:
 
 @pytest.fixture
 def server_settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, failed_login_delay=0.05)
+    return Settings(database_url=database_url)
 
 
 @pytest.fixture

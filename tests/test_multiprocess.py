@@ -34,7 +34,7 @@ CLIENTS, SECONDS = 20, 8.0
 def _spawn(database_url: str, cwd: Path) -> tuple[subprocess.Popen, str]:
     command = [str(Path(sys.executable).with_name("crm-caldav")), "serve", "--port", "0"]
     process = subprocess.Popen(command, cwd=cwd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                               env={"CRM_CALDAV_DB": database_url, "CRM_CALDAV_FAILED_LOGIN_DELAY": "0.1",
+                               env={"CRM_CALDAV_DB": database_url,
                                     "PATH": str(Path(sys.executable).parent)})
     for line in process.stderr:
         if match := re.search(r"Serving CalDAV on (http://\S+)/", line):

@@ -1,0 +1,86 @@
+"""``--workers N``: forked server processes on one listening socket, restarted when one dies.
+
+Layer: server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+logger = logging.getLogger(__name__)
+EARLY_EXIT_SECONDS = 5.0  # a process that dies this soon after its start is not restarted
+
+
+def supervise(serve: Callable[[], None], workers: int) -> None:
+    """Run ``serve`` in ``workers`` forked processes until SIGINT / SIGTERM reaches this one.
+
+    A process that dies later than EARLY_EXIT_SECONDS after its start is
+    replaced; one that dies sooner (a broken configuration or database) stops
+    all of them, and this function exits with status 1.
+    """
+    started: dict[int, float] = {}
+    stopping = False
+
+    def stop(_signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in started:
+            _signal(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for _ in range(workers):
+        pid = _fork(serve)
+        started[pid] = time.monotonic()
+    failed = False
+    while started:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        began = started.pop(pid, None)
+        if began is None or stopping:
+            continue
+        logger.error("Server process %d ended (%s)", pid, _describe(status))
+        if time.monotonic() - began < EARLY_EXIT_SECONDS:
+            failed = True
+            stop(signal.SIGTERM, None)
+            continue
+        started[_fork(serve)] = time.monotonic()
+    if failed:
+        sys.exit(1)
+
+
+def _fork(serve: Callable[[], None]) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
+    status = 0
+    try:
+        serve()
+    except BaseException:  # noqa: BLE001 - the process ends either way; say why
+        logger.exception("Server process failed")
+        status = 1
+    finally:
+        logging.shutdown()
+        os._exit(status)
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"exit status {os.WEXITSTATUS(status)}"
