@@ -19,6 +19,7 @@ from crm_model.db import make_engine, make_session_factory, schema_is_current, u
 from server.auth import Auth
 from server.config import Settings
 from server.handler import CalDavHandler
+from server.http import ServingLimits
 from server.rights import Rights
 from server.throttle import LoginThrottle
 from storage_plugin import CalendarBackend, PluginSettings, Storage
@@ -54,6 +55,13 @@ def build_configuration(settings: Settings, backend: CalendarBackend) -> radical
         "logging": {"level": settings.log_level},
     }, "crm-caldav composition root", privileged=True)
     return configuration
+
+
+def serving_limits(settings: Settings, threads: int = 8) -> ServingLimits:
+    """What each server process allows its connections, from the settings."""
+    return ServingLimits(threads=threads, idle_timeout=settings.idle_timeout_seconds,
+                         connection_limit=settings.connection_limit, max_body_bytes=settings.max_event_bytes * 4,
+                         trusted_proxy=settings.trusted_proxy)
 
 
 def create_app(settings: Settings, engine: Engine | None = None, *, fast_path: bool = True) -> WsgiApp:

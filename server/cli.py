@@ -99,8 +99,8 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
 @pass_context
 def serve(context: Context, host: str, port: int, demo: bool, workers: int, threads: int) -> None:
     """Run the CalDAV server (Ctrl-C stops it)."""
-    from server.app import create_app
-    from server.http import ServingLimits, listen
+    from server.app import create_app, serving_limits
+    from server.http import listen
     from server.http import serve as serve_http
 
     if demo:
@@ -114,10 +114,7 @@ def serve(context: Context, host: str, port: int, demo: bool, workers: int, thre
     bound_port = sock.getsockname()[1]
     processes = f" with {workers} processes" if workers > 1 else ""
     click.echo(f"Serving CalDAV on http://{host}:{bound_port}/{processes} (Ctrl-C to stop)", err=True)
-    limits = ServingLimits(threads=threads, idle_timeout=settings.idle_timeout_seconds,
-                           connection_limit=settings.connection_limit, max_body_bytes=settings.max_event_bytes * 4,
-                           trusted_proxy=settings.trusted_proxy)
-    serve_http(lambda: create_app(settings), sock, workers=workers, limits=limits)
+    serve_http(lambda: create_app(settings), sock, workers=workers, limits=serving_limits(settings, threads))
 
 
 def _prepare_demo(context: Context) -> None:

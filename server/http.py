@@ -106,6 +106,33 @@ def waitress_options(limits: ServingLimits) -> dict[str, Any]:
     return options
 
 
+_INCOMPLETE = b"The request ended before its headers or body were whole.\n"
+INCOMPLETE_REQUEST_ANSWER = (
+    b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_INCOMPLETE), _INCOMPLETE))
+
+
+def _channel_class() -> type:
+    """Waitress's connection class, answering 400 to a client that closes mid-request.
+
+    Waitress drops such a connection silently (nothing reaches the
+    application, so nothing is stored); the 400 tells the client why (RFC 9112
+    section 8: an incomplete message).
+    """
+    from waitress.channel import HTTPChannel
+
+    class Channel(HTTPChannel):
+        def handle_close(self) -> None:
+            if self.request is not None and not self.request.completed and self.connected:
+                try:
+                    self.socket.send(INCOMPLETE_REQUEST_ANSWER)
+                except OSError:
+                    pass  # the client is gone entirely
+            super().handle_close()
+
+    return Channel
+
+
 class EmbeddedServer:
     """One waitress server on a bound socket: ``serve_forever()`` in a thread, ``shutdown()`` to stop."""
 
@@ -113,6 +140,7 @@ class EmbeddedServer:
         from waitress.server import create_server
 
         self._server = create_server(application, sockets=[sock], **waitress_options(limits))
+        self._server.channel_class = _channel_class()
         self.server_address = sock.getsockname()
 
     def serve_forever(self) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from crm_model.db import make_engine
-from server.app import create_app
+from server.app import create_app, serving_limits
 from server.cli import cli
 from server.config import Settings
 from server.http import make_server
@@ -112,7 +112,7 @@ class RunningServer:
 def start_server(settings: Settings) -> tuple[RunningServer, Any]:
     engine = make_engine(settings.database_url)
     application = create_app(settings, engine)
-    server = make_server("127.0.0.1", 0, application)
+    server = make_server("127.0.0.1", 0, application, serving_limits(settings))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return RunningServer(f"http://127.0.0.1:{server.server_address[1]}", engine, settings), server

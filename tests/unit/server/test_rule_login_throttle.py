@@ -1,0 +1,96 @@
+"""The failed-login throttle's rules, on a fake clock (server.throttle)."""
+
+from __future__ import annotations
+
+from server.throttle import LoginThrottle
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _throttle(clock: Clock, free: int = 5, backoff_max: float = 900) -> LoginThrottle:
+    return LoginThrottle(free_failures=free, backoff_max=backoff_max, clock=clock)
+
+
+def test_failures_within_the_free_budget_block_nothing() -> None:
+    clock = Clock()
+    throttle = _throttle(clock)
+    for _ in range(5):
+        throttle.failed("alice@example.com", "203.0.113.1")
+    assert throttle.retry_after("alice@example.com", "203.0.113.1") is None
+
+
+def test_each_failure_past_the_budget_doubles_the_wait() -> None:
+    clock = Clock()
+    throttle = _throttle(clock)
+    waits = []
+    for _ in range(9):
+        throttle.failed("alice@example.com", "203.0.113.1")
+        waits.append(throttle.retry_after("alice@example.com", "203.0.113.1"))
+    assert waits == [None] * 5 + [1, 2, 4, 8]
+
+
+def test_the_wait_never_exceeds_the_maximum() -> None:
+    clock = Clock()
+    throttle = _throttle(clock, free=1, backoff_max=60)
+    for _ in range(40):
+        throttle.failed("alice@example.com", "203.0.113.1")
+    assert throttle.retry_after("alice@example.com", "203.0.113.1") == 60
+
+
+def test_a_blocked_account_is_blocked_from_every_address() -> None:
+    clock = Clock()
+    throttle = _throttle(clock, free=2)
+    for number in range(3):
+        throttle.failed("alice@example.com", f"203.0.113.{number}")
+    assert throttle.retry_after("alice@example.com", "198.51.100.7") == 1
+
+
+def test_a_blocked_address_is_blocked_for_every_account() -> None:
+    clock = Clock()
+    throttle = _throttle(clock, free=2)
+    for number in range(3):
+        throttle.failed(f"user{number}@example.com", "203.0.113.1")
+    assert throttle.retry_after("bob@example.com", "203.0.113.1") == 1
+
+
+def test_other_accounts_and_addresses_are_unaffected() -> None:
+    clock = Clock()
+    throttle = _throttle(clock, free=1)
+    for _ in range(10):
+        throttle.failed("alice@example.com", "203.0.113.1")
+    assert throttle.retry_after("bob@example.com", "198.51.100.7") is None
+
+
+def test_the_block_ends_when_its_wait_is_over() -> None:
+    clock = Clock()
+    throttle = _throttle(clock, free=1)
+    throttle.failed("alice@example.com", "203.0.113.1")
+    throttle.failed("alice@example.com", "203.0.113.1")
+    clock.now += 1.0
+    assert throttle.retry_after("alice@example.com", "203.0.113.1") is None
+
+
+def test_failures_are_forgotten_after_a_quiet_period() -> None:
+    clock = Clock()
+    throttle = _throttle(clock, free=2, backoff_max=60)
+    for _ in range(2):
+        throttle.failed("alice@example.com", "203.0.113.1")
+    clock.now += 61
+    throttle.failed("alice@example.com", "203.0.113.1")
+    assert throttle.retry_after("alice@example.com", "203.0.113.1") is None
+
+
+def test_a_correct_password_clears_the_address_but_not_the_account() -> None:
+    clock = Clock()
+    throttle = _throttle(clock, free=2)
+    for _ in range(3):
+        throttle.failed("alice@example.com", "203.0.113.1")
+    throttle.succeeded("203.0.113.1")
+    assert throttle.retry_after("bob@example.com", "203.0.113.1") is None
+    assert throttle.retry_after("alice@example.com", "198.51.100.7") == 1
