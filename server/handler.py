@@ -184,12 +184,19 @@ class CalDavHandler:
         """The user of this request's Basic credentials; 401 otherwise (counted by the throttle)."""
         if credentials is None:
             raise Unauthorized()
-        user = self._auth.authenticate(*credentials)
+        login = credentials[0]
+        wait = self._throttle.admit(login, address)
+        if wait is not None:
+            raise Refusal(429, TOO_MANY_FAILURES_MESSAGE, retry_after=wait)
+        try:
+            user = self._auth.authenticate(*credentials)
+        except BaseException:  # a database error decides nothing
+            self._throttle.settle(login, address, succeeded=None)
+            raise
+        self._throttle.settle(login, address, succeeded=user is not None)
         if user is None:
-            self._throttle.failed(credentials[0], address)
-            logger.info("Failed login for %s from %s", credentials[0], address)
+            logger.info("Failed login for %s from %s", login, address)
             raise Unauthorized()
-        self._throttle.succeeded(address)
         return user
 
     def _put(self, request: DavRequest, user: UserRecord) -> Answer:

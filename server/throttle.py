@@ -8,7 +8,8 @@ Retry-After, before any password is checked, so a blocked guess costs the
 server a dictionary lookup and the attacker gets no answer about the password.
 A key's failures are forgotten after ``backoff_max`` quiet seconds; a correct
 password clears the address's record (not the account's: an attacker must not
-regain budget whenever the real user logs in).
+regain budget whenever the real user logs in). Checks running at the same
+time count against the budget, so parallel guesses get no more checks.
 
 State is per process (with ``--workers N`` an attacker's budget is N times
 larger; the backoff still caps it to a few guesses a minute).
@@ -32,6 +33,7 @@ class _Record:
     failures: int = 0
     last_failure: float = 0.0
     blocked_until: float = 0.0
+    pending: int = 0  # password checks admitted and not yet settled
 
 
 class LoginThrottle:
@@ -53,26 +55,50 @@ class LoginThrottle:
                                 default=0.0)
         return math.ceil(blocked_until - now) if blocked_until > now else None
 
-    def failed(self, account: str, address: str) -> None:
-        """Count one failed login against the account and the address."""
+    def admit(self, account: str, address: str) -> int | None:
+        """Reserve one password check: None when admitted, else the seconds to wait (as retry_after).
+
+        Concurrent checks count against the budget while they run, so a burst of
+        parallel guesses gets no more checks than the budget leaves (at least
+        one at a time). Every admitted check must be settled.
+        """
         now = self._clock()
         with self._lock:
             if len(self._records) >= MAX_KEYS:
                 self._prune(now)
-            for key in (("account", account), ("address", address)):
-                record = self._records.get(key)
-                if record is None or now - record.last_failure > self._backoff_max:
-                    record = self._records[key] = _Record()
-                record.failures += 1
-                record.last_failure = now
-                beyond = record.failures - self._free
-                if beyond > 0:
-                    record.blocked_until = now + min(self._backoff_max, 2.0 ** min(beyond - 1, 32))
+            records = [self._record(key, now) for key in (("account", account), ("address", address))]
+            blocked_until = max(record.blocked_until for record in records)
+            if blocked_until > now:
+                return math.ceil(blocked_until - now)
+            if any(record.pending >= max(1, self._free - record.failures) for record in records):
+                return 1
+            for record in records:
+                record.pending += 1
+        return None
 
-    def succeeded(self, address: str) -> None:
-        """A correct password from ``address``: its record is cleared."""
+    def settle(self, account: str, address: str, *, succeeded: bool | None) -> None:
+        """End an admitted check: True (correct password), False (a failure), None (not decided)."""
+        now = self._clock()
         with self._lock:
-            self._records.pop(("address", address), None)
+            for key in (("account", account), ("address", address)):
+                record = self._record(key, now)
+                record.pending = max(0, record.pending - 1)
+                if succeeded is False:
+                    record.failures += 1
+                    record.last_failure = now
+                    beyond = record.failures - self._free
+                    if beyond > 0:
+                        record.blocked_until = now + min(self._backoff_max, 2.0 ** min(beyond - 1, 32))
+            if succeeded:
+                self._records.pop(("address", address), None)
+
+    def _record(self, key: tuple[str, str], now: float) -> _Record:
+        record = self._records.get(key)
+        if record is None:
+            record = self._records[key] = _Record()
+        elif now - record.last_failure > self._backoff_max and record.pending == 0:
+            record.failures, record.blocked_until = 0, 0.0
+        return record
 
     def _current(self, account: str, address: str, now: float) -> list[_Record]:
         records = [self._records.get(("account", account)), self._records.get(("address", address))]
@@ -80,7 +106,7 @@ class LoginThrottle:
 
     def _prune(self, now: float) -> None:
         for key in [k for k, r in self._records.items()
-                    if now - r.last_failure > self._backoff_max and r.blocked_until <= now]:
+                    if now - r.last_failure > self._backoff_max and r.blocked_until <= now and not r.pending]:
             del self._records[key]
         if len(self._records) >= MAX_KEYS:  # a flood from very many addresses: start over
             self._records.clear()
