@@ -71,9 +71,8 @@ class ReportRequest:
 
 def parse_report(body: bytes, *, base_prefix: str, calendar_path: str) -> ReportRequest | None:
     """The REPORT body as a ReportRequest, or None when Radicale should answer it."""
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError:
+    root = _parsed(body)
+    if root is None:
         return None  # Radicale answers malformed XML with its 400
     prop = root.find(f"{{{DAV}}}prop")
     if prop is None or len(prop) == 0 or root.find(f".//{{{CALDAV}}}expand") is not None:
@@ -93,6 +92,19 @@ def parse_report(body: bytes, *, base_prefix: str, calendar_path: str) -> Report
     return None
 
 
+def _parsed(body: bytes) -> ET.Element | None:
+    """The XML body's root element; None when it is not XML this parser reads.
+
+    server.request_checks has refused DOCTYPEs and deep nesting before; an
+    encoding declaration Python cannot decode ("bogus", "utf-7") raises
+    LookupError or ValueError rather than a ParseError.
+    """
+    try:
+        return ET.fromstring(body)
+    except (ET.ParseError, LookupError, ValueError):
+        return None
+
+
 def _item_names(root: ET.Element, *, base_prefix: str, calendar_path: str) -> tuple[str, ...] | None:
     """The multiget's hrefs as item names, read as Radicale reads them; None if any is
     not an item of this calendar (the collection itself, another path: Radicale's case)."""
@@ -106,7 +118,10 @@ def _item_names(root: ET.Element, *, base_prefix: str, calendar_path: str) -> tu
         if _PLAIN_NAME.fullmatch(name) and name not in (".", ".."):
             names.append(name)  # the usual case, our own href sent back: nothing to decode
             continue
-        path = pathutils.sanitize_path(unquote(urlparse(text).path))
+        try:
+            path = pathutils.sanitize_path(unquote(urlparse(text).path))
+        except ValueError:  # "http://[::1/x": Radicale answers it with its 400
+            return None
         if not (path + "/").startswith(base_prefix + "/"):
             return None
         path = path[len(base_prefix):]
@@ -150,9 +165,8 @@ def _is_comp_filter(element: ET.Element, name: str) -> bool:
 def parse_poll(body: bytes) -> tuple[str, ...] | None:
     """The props of a Depth 0 PROPFIND asking only for getctag and/or sync-token
     (what phones poll with); None for any other PROPFIND."""
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError:
+    root = _parsed(body)
+    if root is None:
         return None
     prop = root.find(f"{{{DAV}}}prop")
     if root.tag != f"{{{DAV}}}propfind" or prop is None or len(prop) == 0:
