@@ -29,7 +29,7 @@ from crm_model.records import ActivityRecord, OfferedEntry, UserRecord
 from crm_model.services import calendar as calendar_service
 from crm_model.services import renderings as rendering_service
 from crm_model.services import users as user_service
-from storage_plugin import from_ical, reports, rules, tokens
+from storage_plugin import from_ical, limits, reports, rules, tokens
 from storage_plugin.refusals import (
     NO_SUCH_EVENT_MESSAGE,
     READ_ONLY_MESSAGE,
@@ -208,11 +208,12 @@ class CalendarBackend:
         write lock, so of two concurrent writers the second gets 412.
 
         Raises:
-            Refusal: 400 (not UTF-8, not one storable event), 403 (recurring
-                event refused, read-only calendar), 409 (UID used by another
-                event), 412 (precondition failed), 503 (database unavailable).
+            Refusal: 400 (not UTF-8, not one storable event, over an input limit of
+                storage_plugin.limits), 403 (recurring event refused, read-only
+                calendar), 409 (UID used by another event), 412 (precondition
+                failed), 503 (database unavailable).
         """
-        text, reading = self._read_body(user, body)
+        text, reading = self._read_body(user, href, body)
         if user.read_only:
             raise Refusal(403, READ_ONLY_MESSAGE, "D:need-privileges")
         precondition = _precondition(if_match, if_none_match)
@@ -241,15 +242,20 @@ class CalendarBackend:
             raise Refusal(412, f"Precondition failed: {error}.") from error
         return PutResult(result, created=old is None, etag=result.etag if verbatim is not None else None)
 
-    def _read_body(self, user: UserRecord, body: bytes) -> tuple[str, from_ical.EventReading]:
-        """The client's text and its reading, made before any transaction opens."""
+    def _read_body(self, user: UserRecord, href: str, body: bytes) -> tuple[str, from_ical.EventReading]:
+        """The client's text and its reading, made and checked against the input
+        limits (storage_plugin.limits) before any transaction opens."""
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as error:
             raise Refusal(400, "The event is not UTF-8 text.") from error
+        limit = limits.Limits(max_attendees=self._settings.max_attendees, max_alarms=self._settings.max_alarms)
         try:
+            limits.check_href(href)
             return text, from_ical.read_event(text, default_timezone=user.timezone,
-                                              recurrence=self._settings.recurrence)
+                                              recurrence=self._settings.recurrence, limit=limit)
+        except limits.LimitError as error:
+            raise Refusal(error.status, f"The event cannot be stored: {error}.", error.condition) from error
         except rules.RecurrenceRefusedError as error:
             raise Refusal(403, str(error), "C:supported-calendar-component") from error
         except from_ical.InvalidEventError as error:

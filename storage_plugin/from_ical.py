@@ -18,7 +18,7 @@ from typing import Any
 import icalendar
 
 from crm_model.records import ActivityDraft, AttendeeDraft
-from storage_plugin import ical_lines, rules
+from storage_plugin import ical_lines, limits, rules
 from storage_plugin.ical_lines import Component, property_name, value_of
 from storage_plugin.reading_losses import (
     attendee_losses,
@@ -78,16 +78,20 @@ def parse_event(text: str, *, default_timezone: str, recurrence: str) -> Activit
     return read_event(text, default_timezone=default_timezone, recurrence=recurrence).draft
 
 
-def read_event(text: str, *, default_timezone: str, recurrence: str) -> EventReading:
+def read_event(text: str, *, default_timezone: str, recurrence: str,
+               limit: limits.Limits = limits.DEFAULT_LIMITS) -> EventReading:
     """Read one client event: the draft, what the CRM cannot keep of it, and its organizer.
 
     ``default_timezone`` is the user's zone (floating times, SPEC 3.11);
-    ``recurrence`` is rules.RECURRENCE_REJECT or RECURRENCE_FIRST_OCCURRENCE (SPEC 3.4).
+    ``recurrence`` is rules.RECURRENCE_REJECT or RECURRENCE_FIRST_OCCURRENCE (SPEC 3.4);
+    ``limit`` holds the attendee and alarm counts allowed (storage_plugin.limits).
 
     Raises:
-        InvalidEventError: for anything that cannot become an activity.
+        limits.LimitError: for a value over an input limit (checked before anything else).
+        InvalidEventError: for anything else that cannot become an activity.
         rules.RecurrenceRefusedError: for a recurring event when ``recurrence`` refuses them.
     """
+    limits.check_characters(text)
     calendar, raw_calendar = _parse(text)
     events = [c for c in calendar.subcomponents if c.name == "VEVENT"]
     if not events:
@@ -95,6 +99,7 @@ def read_event(text: str, *, default_timezone: str, recurrence: str) -> EventRea
     rules.check_recurrence(_is_recurring(events), recurrence)
     master = _master_event(events)
     raw_master = _raw_master(raw_calendar)
+    _check_counts(raw_master, limit)
     times = _times(master, default_timezone)
     alarm = _read_alarm(master, raw_master, times)
     draft = ActivityDraft(
@@ -112,6 +117,7 @@ def read_event(text: str, *, default_timezone: str, recurrence: str) -> EventRea
         attendees=_attendees(master),
         client_extras=_extras(raw_calendar, raw_master, times.tzid, alarm.raw),
     )
+    limits.check_draft(draft)
     losses = (
         *calendar_losses(raw_calendar), *recurrence_losses(raw_calendar, raw_master),
         *times.losses, *event_losses(raw_master), *attendee_losses(raw_master), *alarm.losses,
@@ -129,6 +135,12 @@ def _parse(text: str) -> tuple[icalendar.Calendar, Component]:
     except OSError as error:  # icalendar opens tzdata files: TZID=Europe is a directory
         raise InvalidEventError("a TZID is not a time zone") from error
     return calendar, raw_calendar
+
+
+def _check_counts(raw_event: Component, limit: limits.Limits) -> None:
+    """The event's ATTENDEE properties and VALARM components against the limits."""
+    limits.check_counts(attendees=sum(1 for line in raw_event.lines if property_name(line) == "ATTENDEE"),
+                        alarms=sum(1 for child in raw_event.children if child.name == "VALARM"), limits=limit)
 
 
 def _is_recurring(events: list[icalendar.Component]) -> bool:
@@ -165,15 +177,20 @@ def _times(event: icalendar.Component, default_timezone: str) -> _Times:
     if start_prop is None:
         raise InvalidEventError("the event has no DTSTART")
     start = start_prop.dt
-    if "DTEND" in event:
-        end = _single(event, "DTEND").dt
-    elif "DURATION" in event:
-        end = start + _single(event, "DURATION").dt
-    else:  # RFC 5545 3.6.1: a date lasts one day, a date-time no time at all
-        end = start + timedelta(days=1) if not isinstance(start, datetime) else start
-    if not isinstance(start, datetime):
-        return _all_day(event, start, end)
-    return _timed(event, start_prop, end, default_timezone)
+    limits.check_sent_moment("DTSTART", start)
+    try:
+        if "DTEND" in event:
+            end = _single(event, "DTEND").dt
+        elif "DURATION" in event:
+            end = start + _single(event, "DURATION").dt
+        else:  # RFC 5545 3.6.1: a date lasts one day, a date-time no time at all
+            end = start + timedelta(days=1) if not isinstance(start, datetime) else start
+        limits.check_sent_moment("DTEND", end)
+        if not isinstance(start, datetime):
+            return _all_day(event, start, end)
+        return _timed(event, start_prop, end, default_timezone)
+    except OverflowError as error:  # a DURATION, or a zone's offset, beyond Python's years 1..9999
+        raise limits.out_of_range("DTEND") from error
 
 
 def _all_day(event: icalendar.Component, start: date, end: date | datetime) -> _Times:
@@ -257,7 +274,10 @@ def _reminder_minutes(alarm: icalendar.Component, times: _Times) -> tuple[int | 
     if isinstance(value, datetime) and value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     related_end = str(trigger.params.get("RELATED", "START")).upper() == "END"
-    seconds = rules.seconds_before_start(value, related_end=related_end, start=times.start, end=times.end)
+    try:
+        seconds = rules.seconds_before_start(value, related_end=related_end, start=times.start, end=times.end)
+    except OverflowError as error:  # a relative TRIGGER of thousands of years
+        raise limits.out_of_range("the alarm TRIGGER") from error
     losses = []
     if seconds % 60:
         losses.append("the alarm TRIGGER is not a whole number of minutes (rounded)")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from crm_model.errors import InvalidDataError, NotFoundError
 from crm_model.models import AppPassword, InitialWindowEntry, User
 from crm_model.records import SYNC_TYPES, CalDavStatus, UserRecord, WindowPolicy
+from crm_model.services.field_limits import SYNCED_TYPES as SYNCED_TYPES_LENGTH
 from crm_model.services.mapping import split_types, user_record
 from crm_model.services.window import fix_initial_window
 
@@ -130,10 +131,16 @@ def apply_sync_settings(
             raise InvalidDataError(f"{where}sync_type: must be one of {', '.join(SYNC_TYPES)}")
         user.sync_type = sync_type
     if synced_types is not None:
+        if not all(isinstance(t, str) for t in synced_types):
+            raise InvalidDataError(f"{where}synced_types: must be a list of names")
         cleaned = tuple(dict.fromkeys(t.strip().lower() for t in synced_types if t.strip()))
         if not cleaned:
             raise InvalidDataError(f"{where}synced_types: name at least one activity type")
-        user.synced_types = ",".join(cleaned)
+        joined = ",".join(cleaned)
+        if len(joined) > SYNCED_TYPES_LENGTH:
+            raise InvalidDataError(f"{where}synced_types: {len(joined)} characters together, "
+                                   f"more than the limit of {SYNCED_TYPES_LENGTH}")
+        user.synced_types = joined
 
 
 def set_calendar_props(session: Session, *, user_id: int, props: Mapping[str, str]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crm_model.errors import InvalidDataError
+from crm_model.services import field_limits
 from crm_model.services.calendar import SOURCE_CRM
 from crm_model.services.transfer.reading import Lookups
 from crm_model.services.users import normalize_email
@@ -35,6 +36,31 @@ def optional(raw: dict[str, Any], key: str, where: str, kind: type | tuple[type,
     return value
 
 
+def bounded(value: Any, where: str, limit: int) -> Any:
+    """``value`` itself, refused when it is a string longer than the column's ``limit`` characters."""
+    if isinstance(value, str) and field_limits.too_long(value, limit):
+        raise InvalidDataError(f"{where}: {len(value)} characters, more than the limit of {limit}")
+    return value
+
+
+def clean_text(data: Any, where: str = "") -> None:
+    """Refuse any string of the document (keys too) holding a character no CRM text may hold
+    (NUL, other C0 controls but TAB/LF/CR, lone surrogates: field_limits.forbidden_character)."""
+    stack: list[tuple[Any, str]] = [(data, where)]
+    while stack:
+        value, place = stack.pop()
+        if isinstance(value, str):
+            found = field_limits.forbidden_character(value)
+            if found is not None:
+                raise InvalidDataError(f"{place or 'the file'}: contains the control character {found}")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                stack.append((key, f"{place}.{key}".lstrip(".")))
+                stack.append((item, f"{place}.{key}".lstrip(".")))
+        elif isinstance(value, list):
+            stack.extend((item, f"{place}[{i}]") for i, item in enumerate(value))
+
+
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     names = {str: "a string", bool: "true or false", int: "a whole number", list: "a list", dict: "an object"}
     return names.get(kind, "valid") if isinstance(kind, type) else "valid"
@@ -52,16 +78,22 @@ def parse_moment(value: Any, where: str, *, all_day: bool, zone: ZoneInfo) -> da
         raise InvalidDataError(f"{where}: required")
     try:
         if all_day:
-            return datetime.combine(date.fromisoformat(value), time(), UTC)
-        moment = datetime.fromisoformat(value)
+            moment = datetime.combine(date.fromisoformat(value), time(), UTC)
+        else:
+            moment = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidDataError(f"{where}: not a {'date' if all_day else 'date-time'}") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(UTC)
+    if not field_limits.year_near_range(moment.year):
+        raise InvalidDataError(f"{where}: out of range: dates must be {field_limits.DATE_RANGE_TEXT}")
+    moment = (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(UTC)
+    if not field_limits.in_date_range(moment):
+        raise InvalidDataError(f"{where}: out of range: dates must be {field_limits.DATE_RANGE_TEXT}")
+    return moment
 
 
 def activity_fields(raw: Any, where: str, owners: dict[str, tuple[int, str]]) -> tuple[str, dict[str, Any]]:
     """The id and the FIELDS values of one activity item, validated."""
-    activity_id = str(require(raw, "id", where, (str, int)))
+    activity_id = bounded(str(require(raw, "id", where, (str, int))), f"{where}id", field_limits.ACTIVITY_ID)
     owner_email = normalize_email(require(raw, "owner", where))
     if owner_email not in owners:
         raise InvalidDataError(f"{where}owner: no user {owner_email}")
@@ -74,9 +106,14 @@ def activity_fields(raw: Any, where: str, owners: dict[str, tuple[int, str]]) ->
     if end < start or (all_day and end == start):
         raise InvalidDataError(f"{where}end: before start")
     reminder = optional(raw, "reminder_minutes", where, int)
+    if reminder is not None and not field_limits.reminder_in_range(reminder):
+        raise InvalidDataError(f"{where}reminder_minutes: more than {field_limits.MAX_REMINDER_MINUTES} "
+                               "(366 days) from the start")
+    kind = bounded(optional(raw, "type", where, str), f"{where}type", field_limits.ACTIVITY_TYPE)
+    title = bounded(optional(raw, "title", where, str), f"{where}title", field_limits.TITLE)
     return activity_id, {
-        "owner_id": owner_id, "type": optional(raw, "type", where, str) or "meeting",
-        "title": optional(raw, "title", where, str) or "", "starts_at": start, "ends_at": end,
+        "owner_id": owner_id, "type": kind or "meeting",
+        "title": title or "", "starts_at": start, "ends_at": end,
         "all_day": all_day, "location": optional(raw, "location", where, str),
         "description": optional(raw, "description", where, str),
         "private": bool(optional(raw, "private", where, bool)), "reminder_minutes": reminder,
@@ -87,8 +124,8 @@ def new_activity(
     raw: dict[str, Any], where: str, activity_id: str, now: datetime, lookups: Lookups
 ) -> dict[str, Any]:
     """The columns only a created activity gets: uid and href (from the file if given), source."""
-    uid = optional(raw, "uid", where, str) or str(uuid.uuid4()).upper()
-    href = optional(raw, "href", where, str) or f"{uid}.ics"
+    uid = bounded(optional(raw, "uid", where, str), f"{where}uid", field_limits.UID) or str(uuid.uuid4()).upper()
+    href = bounded(optional(raw, "href", where, str) or f"{uid}.ics", f"{where}href", field_limits.HREF)
     if "/" in href or href in (".", ".."):
         raise InvalidDataError(f"{where}href: must be a plain file name")
     clash = lookups.uids.get(uid) or lookups.hrefs.get(href)
@@ -117,8 +154,9 @@ def participants(raw_list: list[Any], where: str, lookups: Lookups) -> list[dict
                            "lead_id": party_id if kind == "lead" else None,
                            "email": known[party_id], "name": None})
         elif isinstance(raw.get("email"), str) and "@" in raw["email"]:
-            result.append({"contact_id": None, "lead_id": None, "email": raw["email"].strip(),
-                           "name": raw.get("name")})
+            email = bounded(raw["email"].strip(), f"{place}.email", field_limits.ATTENDEE_EMAIL)
+            name = bounded(optional(raw, "name", f"{place}.", str), f"{place}.name", field_limits.ATTENDEE_NAME)
+            result.append({"contact_id": None, "lead_id": None, "email": email, "name": name})
         else:
             raise InvalidDataError(f"{place}: needs a contact, a lead or an email")
     return result

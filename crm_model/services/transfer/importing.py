@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from crm_model.base import Base
 from crm_model.errors import InvalidDataError
 from crm_model.models import Activity, Contact, Lead, Participant, User
+from crm_model.services import field_limits
 from crm_model.services.transfer import checks, reading
 from crm_model.services.transfer.reading import Planned
 from crm_model.services.users import apply_sync_settings, normalize_email
@@ -55,6 +56,7 @@ def import_data(session: Session, data: Any, *, now: datetime) -> ImportSummary:
     for section in _SECTIONS:
         if not isinstance(data.get(section, []), list):
             raise InvalidDataError(f"{section}: must be a list")
+    checks.clean_text(data)
     users = [_import_user(session, raw, f"users[{i}].") for i, raw in enumerate(data.get("users", []))]
     session.flush()
     contacts = _import_parties(session, Contact, data.get("contacts", []), "contacts")
@@ -84,14 +86,16 @@ def _import_user(session: Session, raw: Any, where: str) -> User:
     email = normalize_email(checks.require(raw, "email", where))
     if "@" not in email:
         raise InvalidDataError(f"{where}email: not an e-mail address")
-    zone = checks.optional(raw, "timezone", where, str)
+    checks.bounded(email, f"{where}email", field_limits.USER_EMAIL)
+    zone = checks.bounded(checks.optional(raw, "timezone", where, str), f"{where}timezone", field_limits.USER_TIMEZONE)
     if zone is not None:
         checks.time_zone(zone, f"{where}timezone")
     user = session.scalars(select(User).where(User.email == email)).one_or_none()
     if user is None:
         user = User(email=email, name="", timezone="UTC")
         session.add(user)
-    user.name = checks.optional(raw, "name", where, str) or user.name
+    user.name = checks.bounded(checks.optional(raw, "name", where, str), f"{where}name",
+                               field_limits.USER_NAME) or user.name
     user.timezone = zone or user.timezone
     caldav = checks.optional(raw, "caldav", where, dict)
     if caldav:
@@ -111,10 +115,12 @@ def _import_parties(session: Session, model: type[Contact] | type[Lead], raws: l
     wanted: dict[str, dict[str, Any]] = {}  # id -> the row to store; a later item of the same id wins
     for i, raw in enumerate(raws):
         where = f"{section}[{i}]."
-        party_id = str(checks.require(raw, "id", where, (str, int)))
+        party_id = checks.bounded(str(checks.require(raw, "id", where, (str, int))), f"{where}id",
+                                  field_limits.PARTY_ID)
         previous = wanted.get(party_id) or stored.get(party_id) or {}
-        name = checks.optional(raw, "name", where, str) or previous.get("name") or ""
-        email = checks.optional(raw, "email", where, str)
+        name = (checks.bounded(checks.optional(raw, "name", where, str), f"{where}name", field_limits.PARTY_NAME)
+                or previous.get("name") or "")
+        email = checks.bounded(checks.optional(raw, "email", where, str), f"{where}email", field_limits.PARTY_EMAIL)
         wanted[party_id] = {"id": party_id, "name": name, "email": normalize_email(email) if email else None}
     new = [row for key, row in wanted.items() if key not in stored]
     changed = [row for key, row in wanted.items() if key in stored and row != stored[key]]
