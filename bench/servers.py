@@ -165,10 +165,11 @@ class Ours(Server):
         self.db_url = db_url or f"sqlite:///{self.dir}/crm.db"
         self.chunk = chunk
         self.workers: int | None = None
+        self.extra_env: dict[str, str] = {}  # settings for the next start()
         self.exe = str(BIN / "crm-caldav") if (BIN / "crm-caldav").exists() else "crm-caldav"
 
     def env(self) -> dict:
-        return {**os.environ, "CRM_CALDAV_DB": self.db_url}
+        return {**os.environ, "CRM_CALDAV_DB": self.db_url, **self.extra_env}
 
     def supports_workers(self) -> bool:
         return "--workers" in self.run([self.exe, "serve", "--help"])
