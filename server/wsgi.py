@@ -1,4 +1,4 @@
-"""WSGI entry point for production servers (gunicorn server.wsgi:application)."""
+"""WSGI entry point for production servers (any WSGI server: server.wsgi:application)."""
 
 from server.app import create_app
 from server.config import load_settings
