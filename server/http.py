@@ -195,5 +195,6 @@ def _serve_here(app_factory: Callable[[], Any], sock: socket.socket, limits: Ser
         server.shutdown()
 
 
-def _exit_quietly(_signum: int, _frame: Any) -> None:
+def _exit_quietly(signum: int, _frame: Any) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not interrupt the shutdown
     raise SystemExit(0)

@@ -14,15 +14,16 @@ from collections.abc import Callable
 from typing import Any
 
 logger = logging.getLogger(__name__)
-EARLY_EXIT_SECONDS = 5.0  # a process that dies this soon after its start is not restarted
+EARLY_EXIT_SECONDS = 5.0  # a process that fails on its own this soon after its start is not restarted
 
 
 def supervise(serve: Callable[[], None], workers: int) -> None:
     """Run ``serve`` in ``workers`` forked processes until SIGINT / SIGTERM reaches this one.
 
-    A process that dies later than EARLY_EXIT_SECONDS after its start is
-    replaced; one that dies sooner (a broken configuration or database) stops
-    all of them, and this function exits with status 1.
+    A process that dies is replaced, unless it exited on its own (not killed by
+    a signal) within EARLY_EXIT_SECONDS of its start: that is a broken
+    configuration or database, so all of them stop and this function exits
+    with status 1.
     """
     started: dict[int, float] = {}
     stopping = False
@@ -48,7 +49,7 @@ def supervise(serve: Callable[[], None], workers: int) -> None:
         if began is None or stopping:
             continue
         logger.error("Server process %d ended (%s)", pid, _describe(status))
-        if time.monotonic() - began < EARLY_EXIT_SECONDS:
+        if not os.WIFSIGNALED(status) and time.monotonic() - began < EARLY_EXIT_SECONDS:
             failed = True
             stop(signal.SIGTERM, None)
             continue
