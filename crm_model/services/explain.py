@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_model.errors import NotFoundError
-from crm_model.models import Activity, CalendarChange, InitialWindowEntry
+from crm_model.models import Activity, CalendarChange, InitialWindowEntry, User
+from crm_model.services import window
 from crm_model.services.calendar import SOURCE_CALDAV
 from crm_model.services.mapping import split_types
 from crm_model.services.users import get_user
@@ -59,13 +60,31 @@ def explain_activity(session: Session, *, email: str, activity_id: str) -> Expla
     return Explanation(False, _outside_window(subject, user, activity))
 
 
-def _outside_window(subject: str, user, activity: Activity) -> str:  # type: ignore[no-untyped-def]
+def _outside_window(subject: str, user: User, activity: Activity) -> str:
+    """Which bound of the initial window keeps ``activity`` off (SPEC 3.2), or the cap.
+
+    All-day activities are compared and named as dates in the user's time zone
+    (window.in_window_condition), timed ones as instants.
+    """
     where = f"{subject} is not on {user.email}'s calendar:"
-    if user.window_start is not None and activity.starts_at < user.window_start:
-        return (f"{where} it starts before the initial window, which begins "
-                f"{user.window_start:%Y-%m-%d %H:%M} UTC, and has not changed since CalDAV was enabled.")
-    if user.window_end is not None and activity.starts_at > user.window_end:
-        return (f"{where} it starts after the initial window, which ends at the enable date "
-                f"{user.window_end:%Y-%m-%d}, and has not changed since CalDAV was enabled.")
+    unchanged = "and has not changed since CalDAV was enabled."
+    starts = activity.starts_at
+    if activity.all_day:
+        day = starts.date()
+        first = None if user.window_start is None else window.local_date(user.window_start, user.timezone)
+        last = None if user.window_end is None else window.local_date(user.window_end, user.timezone)
+        if first is not None and day < first:
+            return (f"{where} it is an all-day activity on {day:%Y-%m-%d}, before the initial window, which "
+                    f"begins on {first:%Y-%m-%d} ({user.timezone}), {unchanged}")
+        if last is not None and day > last:
+            return (f"{where} it is an all-day activity on {day:%Y-%m-%d}: it starts after the initial window, "
+                    f"which ends on the enable date {last:%Y-%m-%d} ({user.timezone}), {unchanged}")
+    else:
+        if user.window_start is not None and starts < user.window_start:
+            return (f"{where} it starts before the initial window, which begins "
+                    f"{user.window_start:%Y-%m-%d %H:%M} UTC, {unchanged}")
+        if user.window_end is not None and starts > user.window_end:
+            return (f"{where} it starts after the initial window, which ends at the enable date "
+                    f"{user.window_end:%Y-%m-%d %H:%M} UTC, {unchanged}")
     return (f"{where} the initial window was already full (the cap keeps the earliest activities "
             f"only) and it has not changed since CalDAV was enabled.")
