@@ -19,7 +19,7 @@ from crm_model.models import AppPassword, InitialWindowEntry, User
 from crm_model.records import SYNC_TYPES, CalDavStatus, UserRecord, WindowPolicy
 from crm_model.services.field_limits import SYNCED_TYPES as SYNCED_TYPES_LENGTH
 from crm_model.services.mapping import split_types, user_record
-from crm_model.services.window import fix_initial_window
+from crm_model.services.window import fix_initial_window, membership_logged
 
 # pbkdf2-sha256 is pure Python + hashlib (no compiled dependency) and slow on
 # purpose; the server caches successful logins, so only the first request pays it.
@@ -80,15 +80,22 @@ def login_still_valid(session: Session, *, user_id: int, credentials_version: in
 def enable_caldav(
     session: Session, *, email: str, password: str | None, now: datetime, policy: WindowPolicy
 ) -> tuple[UserRecord, str]:
-    """Enable CalDAV at time ``now`` (T): new app password, new initial window."""
+    """Enable CalDAV at time ``now`` (T): new app password, new initial window.
+
+    A re-enable (after a disable, or of an enabled user) also starts a new
+    window, and reaches devices as changes (``membership_logged``): a device
+    that signs in again with the new password keeps its sync token and gets
+    what left and what joined the calendar (SPEC 3.2).
+    """
     user = get_user(session, email=email)
     password = password or generate_app_password()
-    user.app_passwords.clear()
-    user.app_passwords.append(AppPassword(password_hash=_HASHER.hash(password), created_at=now))
-    user.caldav_enabled = True
-    user.caldav_enabled_at = now
-    user.credentials_version += 1
-    fix_initial_window(session, user, now=now, policy=policy)
+    with membership_logged(session, user):
+        user.app_passwords.clear()
+        user.app_passwords.append(AppPassword(password_hash=_HASHER.hash(password), created_at=now))
+        user.caldav_enabled = True
+        user.caldav_enabled_at = now
+        user.credentials_version += 1
+        fix_initial_window(session, user, now=now, policy=policy)
     session.flush()
     return user_record(user), password
 
@@ -112,12 +119,20 @@ def update_sync_settings(
     now: datetime,
     policy: WindowPolicy,
 ) -> UserRecord:
-    """Change the sync type and/or synced types (SPEC 3.9); new types start a new window."""
+    """Change the sync type and/or synced types (SPEC 3.9); new types start a new window.
+
+    What leaves or joins the calendar is written to the change log
+    (``membership_logged``), so devices keep their sync tokens and get the
+    difference. While CalDAV is disabled the window stays as it is (the
+    re-enable fixes a new one) but the new types are logged all the same.
+    """
     user = get_user(session, email=email)
-    apply_sync_settings(user, sync_type=sync_type, synced_types=synced_types)
-    if synced_types is not None and user.caldav_enabled and session.is_modified(user):
-        user.caldav_enabled_at = now
-        fix_initial_window(session, user, now=now, policy=policy)
+    before = set(split_types(user.synced_types))
+    with membership_logged(session, user):
+        apply_sync_settings(user, sync_type=sync_type, synced_types=synced_types)
+        if set(split_types(user.synced_types)) != before and user.caldav_enabled:
+            user.caldav_enabled_at = now
+            fix_initial_window(session, user, now=now, policy=policy)
     session.flush()
     return user_record(user)
 
