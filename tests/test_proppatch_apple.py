@@ -10,10 +10,15 @@ propstat per property, as Radicale answers them (RFC 4918 9.2).
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from types import SimpleNamespace
 
 import httpx
 import pytest
+from radicale import config as radicale_config
+from radicale.app.base import Access
+from radicale.storage import BaseCollection
 
+from server.rights import Rights
 from tests import dav
 from tests.factories import ALICE, user
 from tests.test_stock_radicale import stock_radicale  # noqa: F401 - the fixture, used by name below
@@ -100,3 +105,25 @@ def test_stock_radicale_with_our_rights_accepts_the_home_proppatch_and_refuses_c
         assert client.request("MKCALENDAR", f"{HOME}work/").status_code == 403
         assert client.delete(HOME).status_code == 403
         assert client.delete(CAL).status_code == 403
+
+
+class _Collection(BaseCollection):
+    def __init__(self, tag: str) -> None:
+        self._tag = tag
+
+    @property
+    def tag(self) -> str:
+        return self._tag
+
+
+@pytest.mark.parametrize("permit_delete_collection", [True, False])
+def test_rights_refuse_deleting_home_and_calendar_whatever_permit_delete_collection_says(permit_delete_collection):
+    configuration = radicale_config.load()
+    configuration.update({"rights": {"permit_delete_collection": str(permit_delete_collection)}}, "test")
+    two_way = SimpleNamespace(read_only=False)
+    rights = Rights(configuration, backend=SimpleNamespace(calendar_user=lambda login: two_way))
+    for path, collection in ((HOME, _Collection("")), (CAL, _Collection("VCALENDAR"))):
+        access = Access(rights, ALICE, set(), path)
+        # what Radicale's DELETE asks (radicale/app/delete.py) before deleting a collection
+        refused = access.check("d", collection) if permit_delete_collection else not access.check("D", collection)
+        assert access.check("w", collection) and refused, path
