@@ -9,6 +9,7 @@ Layer: crm_model.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, func, or_, select, true
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, selectinload
 
 from crm_model.base import UtcDateTime
@@ -32,6 +34,10 @@ from crm_model.records import ActivityDraft, ActivityRecord, ChangeSet, OfferedE
 from crm_model.services.mapping import activity_record, user_record
 from crm_model.services.participants import merge_client_attendees
 
+logger = logging.getLogger(__name__)
+# What reading a row whose stored values no Python type holds raises (ValueError:
+# SQLite's text timestamps; DataError: psycopg's loaders, e.g. 'infinity').
+_UNREADABLE = (ValueError, OverflowError, DataError)
 SOURCE_CRM = "crm"
 SOURCE_CALDAV = "caldav"
 _CHUNK = 500  # hrefs per IN (...) list; keeps statements small on both databases
@@ -99,13 +105,28 @@ def count_offered(session: Session, *, user: UserRecord) -> int:
 
 
 def _load(session: Session, condition: ColumnElement[bool]) -> list[ActivityRecord]:
-    rows = session.scalars(
-        select(Activity)
-        .where(condition)
-        .options(selectinload(Activity.participants))
-        .order_by(Activity.starts_at, Activity.id)
-    )
-    return [activity_record(row) for row in rows]
+    """The activities matching ``condition``, by start, loaded whole.
+
+    A row whose stored values cannot be read (a timestamp another program wrote as
+    'garbage' in SQLite, 'infinity' in PostgreSQL) is left out and logged, so that
+    it never fails the answer for the others: then the rows are read one by one.
+    """
+    query = (select(Activity).where(condition).options(selectinload(Activity.participants))
+             .order_by(Activity.starts_at, Activity.id))
+    try:
+        return [activity_record(row) for row in session.scalars(query).all()]
+    except _UNREADABLE:
+        ids = session.scalars(select(Activity.id).where(condition).order_by(Activity.starts_at, Activity.id)).all()
+    records = []
+    for activity_id in ids:
+        try:
+            row = session.scalars(query.where(Activity.id == activity_id)).one_or_none()
+        except _UNREADABLE as error:
+            logger.warning("activity %s cannot be read and is left out: %s", activity_id, error.__class__.__name__)
+            continue
+        if row is not None:
+            records.append(activity_record(row))
+    return records
 
 
 def get_offered_by_hrefs(
@@ -215,12 +236,18 @@ def changes_since(session: Session, *, user: UserRecord, position: int) -> Chang
     return ChangeSet(position=user.sync_pos, hrefs=tuple(dict.fromkeys(rows)))
 
 
-def uid_taken(session: Session, *, uid: str, except_href: str | None = None) -> bool:
-    """True when an activity (other than the one at ``except_href``) uses ``uid``.
+def uid_taken(session: Session, *, uid: str, owner_id: int | None = None, except_href: str | None = None) -> bool:
+    """True when an activity of calendar ``owner_id`` (other than the one at ``except_href``) uses ``uid``.
 
-    UIDs are unique across calendars.
+    UIDs are unique per calendar (RFC 4791 5.3.2.1; the database's
+    ``uq_activities_uid_owner_id``): another user's calendar may hold the same
+    UID. ``owner_id`` None asks across every calendar, which only the stock
+    Radicale adapter's ``has_uid`` still does (``CalendarBackend.uid_taken``
+    takes no user yet).
     """
     query = select(Activity.id).where(Activity.uid == uid)
+    if owner_id is not None:
+        query = query.where(Activity.owner_id == owner_id)
     if except_href is not None:
         query = query.where(Activity.href != except_href)
     return session.scalar(query.limit(1)) is not None
@@ -266,16 +293,17 @@ def apply_calendar_edit(
     if user.read_only:
         raise ReadOnlyCalendarError("this calendar is CRM-to-calendar only")
     lock_calendar(session, user_id=user.id)
+    # hrefs and UIDs name resources within this calendar only: another user's
+    # event at the same href or with the same UID is neither seen nor named.
     activity = session.scalars(
-        select(Activity).where(Activity.href == href).options(selectinload(Activity.participants))
+        select(Activity).where(Activity.owner_id == user.id, Activity.href == href)
+        .options(selectinload(Activity.participants))
     ).one_or_none()
-    if activity is not None and activity.owner_id != user.id:
-        raise ConflictError(f"{href} belongs to another calendar")
     precondition.check(activity)
     old = activity_record(activity) if activity is not None else None
     if activity is None:
-        if uid_taken(session, uid=draft.uid):
-            raise ConflictError(f"UID {draft.uid} is already used by another event")
+        if uid_taken(session, uid=draft.uid, owner_id=user.id):
+            raise ConflictError(f"UID {draft.uid} is already used by another event of this calendar")
         activity = _new_client_activity(user, href=href, uid=draft.uid, now=now)
         session.add(activity)
     elif activity.uid != draft.uid:
@@ -285,14 +313,28 @@ def apply_calendar_edit(
         if getattr(activity, name) != getattr(draft, name):
             setattr(activity, name, getattr(draft, name))
             changed = True
-    activity.client_extras = draft.client_extras
-    count_before = len(activity.participants)
-    merge_client_attendees(session, activity, draft.attendees, organizer=user.email)
-    if changed or len(activity.participants) != count_before:
+    added = _merge_attendees(session, activity, draft, organizer=user.email)
+    if changed or added:
         activity.updated_at = now
     session.flush()
     session.refresh(activity, ["change_pos"])  # written by the tracking trigger
     return activity_record(activity), old
+
+
+def _merge_attendees(session: Session, activity: Activity, draft: ActivityDraft, *, organizer: str) -> bool:
+    """Add the client's new attendees and keep its extras; True when participants were added.
+
+    The participant rows are written first: each one's tracking trigger updates the
+    activity's row, which SQLite rewrites whole, and the extras hold every ATTENDEE
+    line (for 8,000 attendees this order took SQLite's statement time from 2.0 s to 0.3 s).
+    """
+    count_before = len(activity.participants)
+    merge_client_attendees(session, activity, draft.attendees, organizer=organizer)
+    added = len(activity.participants) != count_before
+    if added and activity.client_extras != draft.client_extras:
+        session.flush()
+    activity.client_extras = draft.client_extras
+    return added
 
 
 def _new_client_activity(user: UserRecord, *, href: str, uid: str, now: datetime) -> Activity:
