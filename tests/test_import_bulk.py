@@ -159,11 +159,12 @@ BAD_ITEMS = [
     (1700, {"participants": [{"lead": "l-1"}, {"contact": "c-999"}]},
      "activities[1700].participants[1].contact: no contact c-999"),
     (2999, {"owner": "nobody@example.com"}, "activities[2999].owner: no user nobody@example.com"),
-    (3001, {"uid": "UID-5"}, "activities[3001].uid: already used by activity a-5"),
-    (3002, {"uid": "NEW-0", "href": "x.ics"}, "activities[3002].uid: already used by activity a-3000"),
+    # UID and href are unique per owner: a-5 and item 3002 are Carol's, a-3000 Alice's, a-7 and 3001 Bob's.
+    (3002, {"uid": "UID-5"}, "activities[3002].uid: already used by activity a-5"),
+    (3002, {"uid": "NEW-0", "href": "x.ics", "owner": ALICE}, "activities[3002].uid: already used by activity a-3000"),
     (3001, {"href": "a/b.ics"}, "activities[3001].href: must be a plain file name"),
     # Given a uid only, the href is UID.ics, and that one is taken too.
-    (3002, {"uid": "renamed-7", "href": None}, "activities[3002].uid: already used by activity a-7"),
+    (3001, {"uid": "renamed-7", "href": None}, "activities[3001].uid: already used by activity a-7"),
 ]
 
 

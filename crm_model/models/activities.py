@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm_model.base import Base, UtcDateTime
@@ -30,9 +30,14 @@ class Activity(Base):
     """A CRM activity, shown as one VEVENT on its owner's calendar."""
 
     __tablename__ = "activities"
+    # UID and href are unique per calendar, i.e. per owner (RFC 4791 5.3.2.1;
+    # migration 0006): colleagues may keep the same invitation. uid/href lead
+    # the indexes, so lookups by owner and uid/href and by uid/href alone are indexed.
     __table_args__ = (
         Index("ix_activities_owner_start", "owner_id", "starts_at"),
         Index("ix_activities_owner_change", "owner_id", "change_pos"),
+        UniqueConstraint("uid", "owner_id", name="uq_activities_uid_owner_id"),
+        UniqueConstraint("href", "owner_id", name="uq_activities_href_owner_id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -49,8 +54,8 @@ class Activity(Base):
     private: Mapped[bool] = mapped_column(default=False)
     reminder_minutes: Mapped[int | None]
     source: Mapped[str] = mapped_column(String(16), default="crm")
-    uid: Mapped[str] = mapped_column(String(255), unique=True)
-    href: Mapped[str] = mapped_column(String(255), unique=True)
+    uid: Mapped[str] = mapped_column(String(255))
+    href: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # What a client sent that the CRM does not model, kept for faithful round trips.

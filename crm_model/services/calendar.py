@@ -207,7 +207,8 @@ def _entries_query(by_hrefs: bool, with_start: bool, with_end: bool, with_varian
     columns: list[Any] = [Activity.href, Activity.id, Activity.change_pos]
     if with_variant:
         columns.append(ActivityRendering.body)
-    # Hrefs are unique: that index alone bounds the work by the answer. "+ 0"
+    # An href is unique per owner, and leads the (href, owner_id) unique index:
+    # that index alone bounds the work by the answer. "+ 0"
     # (the usual planner hint on both databases) keeps PostgreSQL from also
     # reading the owner's whole calendar off the owner index to AND it in.
     owner_column = Activity.owner_id + 0 if by_hrefs else Activity.owner_id

@@ -121,18 +121,21 @@ def activity_fields(raw: Any, where: str, owners: dict[str, tuple[int, str]]) ->
 
 
 def new_activity(
-    raw: dict[str, Any], where: str, activity_id: str, now: datetime, lookups: Lookups
+    raw: dict[str, Any], where: str, activity_id: str, now: datetime, lookups: Lookups, *, owner_id: int
 ) -> dict[str, Any]:
-    """The columns only a created activity gets: uid and href (from the file if given), source."""
+    """The columns only a created activity gets: uid and href (from the file if given), source.
+
+    uid and href must be free in the owner's calendar (another calendar may use them).
+    """
     uid = bounded(optional(raw, "uid", where, str), f"{where}uid", field_limits.UID) or str(uuid.uuid4()).upper()
     href = bounded(optional(raw, "href", where, str) or f"{uid}.ics", f"{where}href", field_limits.HREF)
     if "/" in href or href in (".", ".."):
         raise InvalidDataError(f"{where}href: must be a plain file name")
-    clash = lookups.uids.get(uid) or lookups.hrefs.get(href)
+    clash = lookups.uids.get((owner_id, uid)) or lookups.hrefs.get((owner_id, href))
     if clash is not None:
-        raise InvalidDataError(f"{where}uid: already used by activity {clash}")
+        raise InvalidDataError(f"{where}uid: already used by activity {clash} of the same owner")
     # Later items of the file must not take them either.
-    lookups.uids[uid] = lookups.hrefs[href] = activity_id
+    lookups.uids[(owner_id, uid)] = lookups.hrefs[(owner_id, href)] = activity_id
     source = raw.get("source") if raw.get("source") in ("crm", "caldav") else SOURCE_CRM
     return {"id": activity_id, "uid": uid, "href": href, "source": source, "created_at": now}
 

@@ -142,7 +142,7 @@ def _import_activities(session: Session, raws: list[Any], now: datetime) -> tupl
         participants = checks.participants(checks.optional(raw, "participants", where, list) or [], where, lookups)
         current = planned.get(activity_id) or lookups.activities.get(activity_id)
         if current is None:
-            new = checks.new_activity(raw, where, activity_id, now, lookups)
+            new = checks.new_activity(raw, where, activity_id, now, lookups, owner_id=fields["owner_id"])
             planned[activity_id] = Planned(activity_id, fields, participants, new=new)
             created += 1
             continue

@@ -50,8 +50,10 @@ class Lookups:
     contacts: dict[str, str | None]  # id -> e-mail
     leads: dict[str, str | None]
     activities: dict[str, Planned]  # stored activities named in the file
-    uids: dict[str, str] = field(default_factory=dict)  # uid -> id of the activity using it
-    hrefs: dict[str, str] = field(default_factory=dict)
+    # (owner id, uid) -> id of the activity using it; the same for hrefs. UID and
+    # href are unique per calendar (RFC 4791 5.3.2.1, migration 0006).
+    uids: dict[tuple[int, str], str] = field(default_factory=dict)
+    hrefs: dict[tuple[int, str], str] = field(default_factory=dict)
 
 
 def chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
@@ -107,8 +109,11 @@ def look_up(session: Session, raws: list[Any]) -> Lookups:
     uids = {raw["uid"] for raw in creating if isinstance(raw.get("uid"), str)}
     hrefs = {raw["href"] for raw in creating if isinstance(raw.get("href"), str)}
     hrefs |= {f"{uid}.ics" for uid in uids}  # the href of an activity given a uid only
-    lookups.uids.update(rows_where_in(session, select(Activity.uid, Activity.id), uids))
-    lookups.hrefs.update(rows_where_in(session, select(Activity.href, Activity.id), hrefs))
+    for column, found in ((Activity.uid, lookups.uids), (Activity.href, lookups.hrefs)):
+        query = select(column, Activity.owner_id, Activity.id)
+        wanted = uids if column is Activity.uid else hrefs
+        found.update(((owner_id, key), activity_id)
+                     for key, owner_id, activity_id in rows_where_in(session, query, wanted))
     return lookups
 
 
