@@ -8,8 +8,9 @@ Retry-After, before any password is checked, so a blocked guess costs the
 server a dictionary lookup and the attacker gets no answer about the password.
 A key's failures are forgotten after ``backoff_max`` quiet seconds; a correct
 password clears the address's record (not the account's: an attacker must not
-regain budget whenever the real user logs in). Checks running at the same
-time count against the budget, so parallel guesses get no more checks.
+regain budget whenever the real user logs in). After a failure, checks
+running at the same time count against the budget, so parallel guesses get
+no more checks.
 
 State is per process (with ``--workers N`` an attacker's budget is N times
 larger; the backoff still caps it to a few guesses a minute).
@@ -58,9 +59,11 @@ class LoginThrottle:
     def admit(self, account: str, address: str) -> int | None:
         """Reserve one password check: None when admitted, else the seconds to wait (as retry_after).
 
-        Concurrent checks count against the budget while they run, so a burst of
-        parallel guesses gets no more checks than the budget leaves (at least
-        one at a time). Every admitted check must be settled.
+        Once a key has failed, concurrent checks count against its budget while
+        they run, so parallel guesses get no more checks than the budget leaves
+        (at least one at a time); before any failure, a device's parallel first
+        requests are all admitted (the request threads bound that burst).
+        Every admitted check must be settled.
         """
         now = self._clock()
         with self._lock:
@@ -70,8 +73,8 @@ class LoginThrottle:
             blocked_until = max(record.blocked_until for record in records)
             if blocked_until > now:
                 return math.ceil(blocked_until - now)
-            if any(record.pending >= max(1, self._free - record.failures) for record in records):
-                return 1
+            if any(record.failures and record.pending >= max(1, self._free - record.failures) for record in records):
+                return 1  # a key that has failed: no more checks at once than its budget leaves
             for record in records:
                 record.pending += 1
         return None

@@ -111,11 +111,18 @@ def test_a_correct_password_clears_the_address_but_not_the_account() -> None:
     assert throttle.retry_after("alice@example.com", "198.51.100.7") == 1
 
 
-def test_parallel_checks_get_no_more_than_the_budget_leaves() -> None:
+def test_after_a_failure_parallel_checks_get_no_more_than_the_budget_leaves() -> None:
     clock = Clock()
     throttle = _throttle(clock, free=3)
+    _fail(throttle, "alice@example.com", "203.0.113.99")
     admitted = [throttle.admit("alice@example.com", f"203.0.113.{n}") is None for n in range(10)]
-    assert admitted.count(True) == 3
+    assert admitted.count(True) == 2
+
+
+def test_parallel_first_logins_are_all_admitted() -> None:
+    clock = Clock()
+    throttle = _throttle(clock, free=3)
+    assert all(throttle.admit("alice@example.com", "203.0.113.1") is None for _ in range(20))
 
 
 def test_past_the_budget_one_check_at_a_time() -> None:
