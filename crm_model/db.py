@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -18,11 +19,17 @@ WRITE_OPTION = "crm_write"
 
 @dataclass(frozen=True)
 class DatabaseLimits:
-    """Time limits, in seconds, for the server's database work (exceeding one is a DatabaseBusy).
+    """Time limits, in seconds, for the server's database work.
 
-    lock_timeout: waiting for a lock (PostgreSQL lock_timeout; SQLite's busy timeout).
-    statement_timeout: one statement (PostgreSQL statement_timeout).
-    pool_timeout: waiting for a free pooled connection.
+    lock_timeout: waiting for a row or table lock (PostgreSQL lock_timeout; 0: no
+        limit) or for the write lock (SQLite's busy timeout).
+    statement_timeout: one statement (PostgreSQL statement_timeout, 0: no limit;
+        SQLite has none).
+    pool_timeout: waiting for a free connection of the engine's pool.
+
+    Exceeding one raises sqlalchemy.exc.OperationalError (psycopg LockNotAvailable,
+    SQLSTATE 55P03; QueryCanceled, 57014; sqlite3 "database is locked") or, for
+    the pool, sqlalchemy.exc.TimeoutError; the calendar backend answers 503.
     """
 
     lock_timeout: float = 5
@@ -30,24 +37,73 @@ class DatabaseLimits:
     pool_timeout: float = 5
 
 
-def make_engine(url: str, limits: DatabaseLimits | None = None, **kwargs: Any) -> Engine:
+SQLITE_BUSY_TIMEOUT = 15.0  # seconds, without limits: a writer queues this long for the write lock
+LIFT_STATEMENT_TIMEOUT = "SET LOCAL statement_timeout = 0"  # PostgreSQL: this transaction only
+
+
+def make_engine(url: str, limits: DatabaseLimits | None = None, *, long_statements: bool = False,
+                **kwargs: Any) -> Engine:
     """Create an engine tuned for this application.
 
     SQLite: WAL (readers never block the writer), a busy timeout instead of
-    immediate "database is locked" errors, foreign keys on, and write
-    transactions opened with BEGIN IMMEDIATE so two writers queue instead of
-    deadlocking on a read-to-write upgrade.
+    immediate "database is locked" errors (``limits.lock_timeout``, else 15 s),
+    foreign keys on, and write transactions opened with BEGIN IMMEDIATE so two
+    writers queue instead of deadlocking on a read-to-write upgrade.
     PostgreSQL: a connection pool with pre-ping, so a restarted database is
-    picked up again without restarting the server.
+    picked up again without restarting the server; with ``limits``, every
+    connection gets ``lock_timeout`` and ``statement_timeout`` (set once when
+    it opens, kept while pooled).
+
+    With ``limits`` the pool waits at most ``limits.pool_timeout`` for a free
+    connection (SQLAlchemy's default is 30 s). ``long_statements=True`` is for
+    administration work (``crm-caldav import`` of a large file, schema
+    upgrades): no statement timeout, the lock and pool timeouts still hold.
+    Without ``limits`` nothing is bounded beyond the SQLite busy timeout
+    (scripts, tests). ``kwargs`` go to ``sqlalchemy.create_engine``.
     """
+    if limits is not None and not _in_memory_sqlite(url):
+        kwargs.setdefault("pool_timeout", limits.pool_timeout)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 15}, **kwargs)
+        busy = SQLITE_BUSY_TIMEOUT if limits is None else limits.lock_timeout
+        kwargs["connect_args"] = {"timeout": busy, **kwargs.get("connect_args", {})}
+        engine = create_engine(url, **kwargs)
         _tune_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if limits is not None and engine.dialect.name == "postgresql":
+        statement_timeout = 0 if long_statements else limits.statement_timeout
+        _set_postgres_timeouts(engine, lock_timeout=limits.lock_timeout, statement_timeout=statement_timeout)
+    return engine
+
+
+def _in_memory_sqlite(url: str) -> bool:
+    """True for an in-memory SQLite URL (its single-connection pool takes no pool_timeout)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
+def _milliseconds(seconds: float) -> int:
+    """PostgreSQL's unit for timeouts; 0 (no limit) for 0 or less."""
+    return max(0, round(seconds * 1000))
+
+
+def _set_postgres_timeouts(engine: Engine, *, lock_timeout: float, statement_timeout: float) -> None:
+    """Set both timeouts (seconds; 0 = none) on each new connection, committed so a rollback keeps them."""
+    statements = (f"SET SESSION lock_timeout = {_milliseconds(lock_timeout)}",
+                  f"SET SESSION statement_timeout = {_milliseconds(statement_timeout)}")
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for statement in statements:
+                cursor.execute(statement)
+        finally:
+            cursor.close()
+        dbapi_connection.commit()  # a SET in a transaction that rolls back would be undone
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -73,13 +129,19 @@ def make_session_factory(engine: Engine, *, write: bool = True) -> sessionmaker[
 
 
 def upgrade_schema(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest revision (Alembic)."""
+    """Create or upgrade the schema to the newest revision (Alembic), in one transaction.
+
+    On PostgreSQL without a statement timeout (a migration may rewrite large
+    tables); the engine's lock timeout still holds.
+    """
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(LIFT_STATEMENT_TIMEOUT)  # a migration may rewrite big tables
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -370,11 +370,21 @@ def _precondition(if_match: str | None, if_none_match: bool) -> calendar_service
 
 @contextmanager
 def _database_errors() -> Iterator[None]:
-    """A down, restarting or locked database becomes 503 + Retry-After (SPEC 6)."""
+    """A down, restarting, locked or overloaded database becomes 503 + Retry-After (SPEC 6).
+
+    Covers the time limits of crm_model.db.DatabaseLimits: PostgreSQL's
+    lock_timeout (LockNotAvailable, SQLSTATE 55P03) and statement_timeout
+    (QueryCanceled, 57014) and SQLite's busy timeout ("database is locked")
+    arrive as OperationalError, a pool wait over pool_timeout as
+    sqlalchemy.exc.TimeoutError. The transaction was rolled back, so its
+    connection goes back to the pool usable. The log names the cause.
+    """
     try:
         yield
     except (OperationalError, PoolTimeoutError) as error:
-        logger.error("database unavailable: %s", error.__class__.__name__)
+        cause = getattr(error, "orig", None) or error
+        logger.error("database unavailable: %s: %s", cause.__class__.__name__,
+                     str(cause).strip().splitlines()[0] if str(cause).strip() else "")
         raise unavailable() from error
     except DBAPIError as error:
         if not error.connection_invalidated:
