@@ -47,7 +47,9 @@ class Context:
     def engine(self) -> Any:
         if self._engine is None:
             try:
-                self._engine = make_engine(self.settings.database_url, self.settings.database_limits)
+                # Admin work (a 50,000-activity import) may run statements longer than a request's limit.
+                self._engine = make_engine(self.settings.database_url, self.settings.database_limits,
+                                           long_statements=True)
                 if not schema_is_current(self._engine):
                     upgrade_schema(self._engine)
             except SQLAlchemyError as error:

@@ -110,7 +110,7 @@ class RunningServer:
 
 
 def start_server(settings: Settings) -> tuple[RunningServer, Any]:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.database_limits)
     application = create_app(settings, engine)
     server = make_server("127.0.0.1", 0, application, serving_limits(settings))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
