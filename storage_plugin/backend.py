@@ -194,10 +194,10 @@ class CalendarBackend:
         self.note_sync(user.id)
         return position
 
-    def uid_taken(self, uid: str, *, except_href: str | None) -> bool:
-        """True when another event already uses ``uid`` (RFC 4791 5.3.2.1 no-uid-conflict)."""
+    def uid_taken(self, user: UserRecord, uid: str, *, except_href: str | None) -> bool:
+        """True when another event of ``user``'s calendar uses ``uid`` (RFC 4791 5.3.2.1 no-uid-conflict)."""
         with self.reading() as session:
-            return calendar_service.uid_taken(session, uid=uid, except_href=except_href)
+            return calendar_service.uid_taken(session, uid=uid, owner_id=user.id, except_href=except_href)
 
     # --- writing ------------------------------------------------------------
     def put(self, user: UserRecord, href: str, body: bytes, *,

@@ -27,7 +27,9 @@ from storage_plugin import paths, tokens
 from storage_plugin.backend import CalendarBackend, Served
 from storage_plugin.refusals import ONE_CALENDAR_MESSAGE, Refusal
 
-FIXED_PROPS = ("tag", "D:displayname", "C:supported-calendar-component-set")
+FIXED_PROPS = ("tag", "C:supported-calendar-component-set")
+# The home's own properties are kept in the user's row beside the calendar's, under this prefix.
+HOME_PREFIX = "home/"
 
 
 class RootCollection(BaseCollection):
@@ -60,21 +62,24 @@ class RootCollection(BaseCollection):
 class PrincipalCollection(RootCollection):
     """"/<login>/": the principal and the calendar home."""
 
-    def __init__(self, user: UserRecord) -> None:
+    def __init__(self, user: UserRecord, backend: CalendarBackend) -> None:
         self.user = user
+        self._backend = backend
 
     @property
     def path(self) -> str:
         return self.user.email
 
     def get_meta(self, key: str | None = None) -> Any:
-        meta = {"D:displayname": self.user.name or self.user.email}
+        meta = {k.removeprefix(HOME_PREFIX): v for k, v in self.user.calendar_props if k.startswith(HOME_PREFIX)}
+        meta["D:displayname"] = self.user.name or self.user.email
         return meta if key is None else meta.get(key)
 
     def set_meta(self, props: Mapping[str, str]) -> None:
-        # macOS PROPPATCHes default alarms onto the home: accept and forget them,
-        # since a 403 stops Apple clients from setting up the account.
-        return None
+        """Kept, as Radicale keeps them: macOS PROPPATCHes its default alarms onto the home."""
+        kept = {k: v for k, v in self.user.calendar_props if not k.startswith(HOME_PREFIX)}
+        kept.update({HOME_PREFIX + k: v for k, v in props.items() if k != "D:displayname"})
+        self._backend.set_calendar_props(self.user, kept)
 
 
 class ActivityCalendar(BaseCollection):
@@ -89,13 +94,16 @@ class ActivityCalendar(BaseCollection):
         return paths.calendar_path(self.user.email)
 
     def get_meta(self, key: str | None = None) -> Any:
-        meta = dict(self.user.calendar_props)
-        meta.update({"tag": "VCALENDAR", "D:displayname": self.user.email,
-                     "C:supported-calendar-component-set": "VEVENT"})
+        """The client's properties; the display name is the e-mail until the user renames the calendar."""
+        meta = {"D:displayname": self.user.email}
+        meta.update((k, v) for k, v in self.user.calendar_props if not k.startswith(HOME_PREFIX))
+        meta.update({"tag": "VCALENDAR", "C:supported-calendar-component-set": "VEVENT"})
         return meta if key is None else meta.get(key)
 
     def set_meta(self, props: Mapping[str, str]) -> None:
-        self._backend.set_calendar_props(self.user, {k: v for k, v in props.items() if k not in FIXED_PROPS})
+        kept = {k: v for k, v in self.user.calendar_props if k.startswith(HOME_PREFIX)}
+        kept.update((k, v) for k, v in props.items() if k not in FIXED_PROPS and not k.startswith(HOME_PREFIX))
+        self._backend.set_calendar_props(self.user, kept)
 
     @property
     def etag(self) -> str:
@@ -146,7 +154,7 @@ class ActivityCalendar(BaseCollection):
             yield self._item(event), simple and (start <= first or last <= end)
 
     def has_uid(self, uid: str) -> bool:
-        return self._backend.uid_taken(uid, except_href=None)
+        return self._backend.uid_taken(self.user, uid, except_href=None)
 
     def upload(self, href: str, item: Item) -> tuple[Item, Item | None]:
         """A PUT through stock Radicale (the crm-caldav server answers PUT itself)."""

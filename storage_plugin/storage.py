@@ -59,7 +59,7 @@ class Storage(BaseStorage):
             raise RuntimeError(refusal.message) from refusal
         if user is None or len(parts) > 3:
             return []
-        principal = PrincipalCollection(user)
+        principal = PrincipalCollection(user, self.backend)
         calendar = ActivityCalendar(user, self.backend)
         if len(parts) == 1:
             return [principal, calendar] if depth != "0" else [principal]

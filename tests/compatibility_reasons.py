@@ -51,10 +51,6 @@ REASONS: dict[str, Reason] = {
     "get-current-user-principal.has-calendar": Reason(
         "An observation, not a support level: each enabled user's calendar exists from the start "
         "(SPEC 3.1); a new Radicale user has none until a client makes one.", False),
-    "synchronous-write.proppatch": Reason(
-        "Gap: the tester renames the calendar (PROPPATCH D:displayname) and waits 30 s for the new name; "
-        "the adapter answers 200 but keeps the name fixed to the CRM e-mail "
-        "(storage_plugin/collection.py FIXED_PROPS).", False),
 }
 
 

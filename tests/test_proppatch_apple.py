@@ -70,8 +70,6 @@ def test_macos_default_alarm_proppatch_on_the_home_is_accepted(mac):
     assert _accepted_properties(answer) == {DEFAULT_ALARM: 200}
 
 
-@pytest.mark.xfail(strict=True, reason="the adapter's PrincipalCollection.set_meta forgets what it is given "
-                                        "(storage_plugin/collection.py); stock Radicale keeps it")
 def test_default_alarm_set_on_the_home_is_read_back(mac):
     dav.request(mac, "PROPPATCH", HOME, dav.body("03f-proppatch-home-default-alarm-macos.xml"), None)
     assert "BEGIN:VALARM" in _read_back(mac, HOME).get(DEFAULT_ALARM, "")

@@ -237,18 +237,13 @@ def changes_since(session: Session, *, user: UserRecord, position: int) -> Chang
     return ChangeSet(position=user.sync_pos, hrefs=tuple(dict.fromkeys(rows)))
 
 
-def uid_taken(session: Session, *, uid: str, owner_id: int | None = None, except_href: str | None = None) -> bool:
+def uid_taken(session: Session, *, uid: str, owner_id: int, except_href: str | None = None) -> bool:
     """True when an activity of calendar ``owner_id`` (other than the one at ``except_href``) uses ``uid``.
 
     UIDs are unique per calendar (RFC 4791 5.3.2.1; the database's
-    ``uq_activities_uid_owner_id``): another user's calendar may hold the same
-    UID. ``owner_id`` None asks across every calendar, which only the stock
-    Radicale adapter's ``has_uid`` still does (``CalendarBackend.uid_taken``
-    takes no user yet).
+    ``uq_activities_uid_owner_id``): another user's calendar may hold the same UID.
     """
-    query = select(Activity.id).where(Activity.uid == uid)
-    if owner_id is not None:
-        query = query.where(Activity.owner_id == owner_id)
+    query = select(Activity.id).where(Activity.uid == uid, Activity.owner_id == owner_id)
     if except_href is not None:
         query = query.where(Activity.href != except_href)
     return session.scalar(query.limit(1)) is not None
