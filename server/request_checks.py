@@ -13,9 +13,10 @@ Layer: server.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from xml.parsers import expat
 
 from storage_plugin.refusals import Refusal
@@ -26,6 +27,8 @@ DAV = "{DAV:}"
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
 DTD_MESSAGE = "XML with a DOCTYPE or entity declarations is not accepted."
 DEPTH_MESSAGE = f"XML nested more than {MAX_XML_DEPTH} levels deep is not accepted."
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")  # PostgreSQL refuses NUL in text; none names anything
+PATH_MESSAGE = "A path with control characters (such as %00) names nothing on this server."
 
 
 class _Stop(Exception):
@@ -54,6 +57,16 @@ def check_body(method: str, body: bytes, content_type: str) -> None:
     _scan(body)  # our parser's reading
     if _scan(text):  # Radicale's reading; a malformed one gets Radicale's own 400
         _check_shape(method, ET.fromstring(text))
+
+
+def check_path(path: str) -> None:
+    """Refuse a request path (decoded, as in PATH_INFO) holding control characters.
+
+    Raises:
+        Refusal: 400; a NUL would otherwise reach PostgreSQL (500 there).
+    """
+    if CONTROL_CHARACTERS.search(path):
+        raise Refusal(400, PATH_MESSAGE)
 
 
 def radicale_text(body: bytes, content_type: str) -> str:
@@ -140,11 +153,13 @@ def _check_multiget(root: ET.Element) -> None:
     for href in root.iter(f"{DAV}href"):
         text = (href.text or "").strip()
         try:
-            urlsplit(text)
-        except ValueError:
-            text = ""
-        if not text:
+            path: str | None = unquote(urlsplit(text).path) if text else None
+        except ValueError:  # "http://[::1/x"
+            path = None
+        if path is None:
             raise Refusal(400, "Each href of a calendar-multiget is the URL of an event.")
+        if CONTROL_CHARACTERS.search(path):
+            raise Refusal(400, PATH_MESSAGE)
 
 
 def _check_free_busy(root: ET.Element) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.request_checks import MAX_XML_DEPTH, check_body, radicale_text
+from server.request_checks import MAX_XML_DEPTH, check_body, check_path, radicale_text
 from storage_plugin.refusals import Refusal
 from tests import dav
 
@@ -113,3 +113,21 @@ def test_shapes_radicale_fails_on_get_400(method, body):
 ])
 def test_shapes_radicale_answers_pass(method, body):
     assert _status(method, body) is None
+
+
+@pytest.mark.parametrize("path,refused", [("/a@b.c/crm/x.ics", False), ("/a@b.c/crm/\x00.ics", True),
+                                          ("/a\x01/", True), ("/a@b.c/crm/\x7f", True), ("/é/ÿ.ics", False)])
+def test_a_path_with_control_characters_is_refused(path, refused):
+    try:
+        check_path(path)
+    except Refusal as refusal:
+        assert refused and refusal.status == 400
+    else:
+        assert not refused
+
+
+def test_a_multiget_href_with_control_characters_is_refused():
+    body = (f"<c:calendar-multiget {C}><d:prop><d:getetag/></d:prop><d:href>/a/crm/%00.ics</d:href>"
+            "</c:calendar-multiget>")
+    assert _status("REPORT", body) == 400
+    assert _status("REPORT", body.replace("%00", "%C3%A9")) is None
