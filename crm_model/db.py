@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -144,6 +144,16 @@ def upgrade_schema(engine: Engine) -> None:
             connection.exec_driver_sql(LIFT_STATEMENT_TIMEOUT)  # a migration may rewrite big tables
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def lift_statement_timeout(session: Session) -> None:
+    """End the statement time limit for the rest of ``session``'s transaction (PostgreSQL; a no-op elsewhere).
+
+    For the rare long work of a server process, such as renumbering every
+    activity after a renderer change at start-up.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(LIFT_STATEMENT_TIMEOUT))
 
 
 def schema_is_current(engine: Engine) -> bool:

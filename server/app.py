@@ -33,7 +33,7 @@ def make_backend(settings: Settings, engine: Engine) -> CalendarBackend:
         read_sessions=make_session_factory(engine, write=False),
         write_sessions=make_session_factory(engine, write=True),
         settings=PluginSettings(recurrence=settings.recurrence, max_attendees=settings.max_attendees,
-                                max_alarms=settings.max_alarms),
+                                max_alarms=settings.max_alarms, outage_passes_radicale=True),
     )
 
 

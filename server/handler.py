@@ -29,6 +29,7 @@ from server.http import AnswerBody, encode_answer
 from server.throttle import LoginThrottle
 from storage_plugin import paths, reports, tokens
 from storage_plugin.backend import CalendarBackend
+from storage_plugin.outages import Unavailable
 from storage_plugin.refusals import (
     NO_SUCH_EVENT_MESSAGE,
     NOT_YOURS_MESSAGE,
@@ -97,10 +98,12 @@ class CalDavHandler:
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
             answer = self._handle(environ)
+            if answer is None:
+                return self._radicale(environ, start_response)
         except Refusal as refusal:
             answer = _refused(refusal)
-        if answer is None:
-            return self._radicale(environ, start_response)
+        except Unavailable as outage:  # raised inside Radicale's storage calls too
+            answer = _refused(outage.refusal)
         start_response(answer.status, answer.headers)
         if environ.get("REQUEST_METHOD", "").upper() == "HEAD":
             return AnswerBody([], answer.after)

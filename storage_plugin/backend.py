@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,11 +30,11 @@ from crm_model.services import calendar as calendar_service
 from crm_model.services import renderings as rendering_service
 from crm_model.services import users as user_service
 from storage_plugin import from_ical, limits, reports, rules, tokens
+from storage_plugin.outages import database_errors
 from storage_plugin.refusals import (
     NO_SUCH_EVENT_MESSAGE,
     READ_ONLY_MESSAGE,
     Refusal,
-    unavailable,
 )
 from storage_plugin.rendering import RENDERER_NAME, RENDERING_VARIANT, Rendering, cache_row, served_text
 from storage_plugin.to_ical import RENDER_VERSION
@@ -50,6 +50,7 @@ class PluginSettings:
     recurrence: str = rules.RECURRENCE_REJECT
     max_attendees: int = 1000  # ATTENDEE properties in one event
     max_alarms: int = 20  # VALARM components in one event
+    outage_passes_radicale: bool = False  # raise outages.Unavailable (the crm-caldav handler answers 503)
 
 
 @dataclass(frozen=True)
@@ -94,13 +95,15 @@ class CalendarBackend:
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A read transaction; a down or locked database raises Refusal 503."""
-        with _database_errors(), self._read_sessions.begin() as session:
+        with database_errors(passes_radicale=self._settings.outage_passes_radicale), \
+                self._read_sessions.begin() as session:
             yield session
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """A write transaction (BEGIN IMMEDIATE on SQLite); Refusal 503 as above."""
-        with _database_errors(), self._write_sessions.begin() as session:
+        with database_errors(passes_radicale=self._settings.outage_passes_radicale), \
+                self._write_sessions.begin() as session:
             yield session
 
     # --- reading ------------------------------------------------------------
@@ -153,7 +156,8 @@ class CalendarBackend:
         Raises:
             Refusal: 403 DAV:valid-sync-token for a token not valid here (RFC 6578 3.2).
         """
-        position = self._sync_position(user, token)
+        position = tokens.position_of(token, user)
+        self.note_sync(user.id)
         with self.reading() as session:
             if position is None:
                 hrefs = tuple(calendar_service.list_offered_hrefs(session, user=user))
@@ -179,20 +183,17 @@ class CalendarBackend:
                 return None
             if request.kind != "sync":
                 return reports.answer_report(session, request, user=user, href_prefix=href_prefix)
-            position = self._sync_position(user, request.token)
+            position = tokens.position_of(request.token, user)
             token = tokens.sync_token(user)
             if position == user.sync_pos:  # the usual poll: nothing to look up
-                return reports.answer_unchanged_sync(request, href_prefix=href_prefix, token=token)
-            changed = None if position is None else calendar_service.changes_since(
-                session, user=user, position=position).hrefs
-            return reports.answer_report(session, request, user=user, href_prefix=href_prefix,
-                                         changed=changed, token=token)
-
-    def _sync_position(self, user: UserRecord, token: str) -> int | None:
-        """The position ``token`` stands for (None: a first sync), noting the sync for `caldav status`."""
-        position = tokens.position_of(token, user)
-        self.note_sync(user.id)
-        return position
+                answer = reports.answer_unchanged_sync(request, href_prefix=href_prefix, token=token)
+            else:
+                changed = None if position is None else calendar_service.changes_since(
+                    session, user=user, position=position).hrefs
+                answer = reports.answer_report(session, request, user=user, href_prefix=href_prefix,
+                                               changed=changed, token=token)
+        self.note_sync(user.id)  # after the read transaction: it never holds two connections
+        return answer
 
     def uid_taken(self, user: UserRecord, uid: str, *, except_href: str | None) -> bool:
         """True when another event of ``user``'s calendar uses ``uid`` (RFC 4791 5.3.2.1 no-uid-conflict)."""
@@ -307,7 +308,7 @@ class CalendarBackend:
         try:
             with self._write_sessions.begin() as session:
                 rendering_service.store_renderings(session, rendered)
-        except (OperationalError, IntegrityError) as error:  # busy, down, or the activity just deleted
+        except (OperationalError, PoolTimeoutError, IntegrityError) as error:  # busy, down, or just deleted
             logger.info("rendering cache not updated: %s", error.__class__.__name__)
 
     def note_sync(self, user_id: int) -> None:
@@ -319,7 +320,7 @@ class CalendarBackend:
         try:
             with self._write_sessions.begin() as session:
                 user_service.record_sync_seen(session, user_id=user_id, now=self._clock())
-        except OperationalError:  # busy or down: the sync itself matters more
+        except (OperationalError, PoolTimeoutError):  # busy or down: the sync itself matters more
             logger.warning("could not record the sync time of user %s", user_id)
 
 
@@ -366,28 +367,3 @@ def _precondition(if_match: str | None, if_none_match: bool) -> calendar_service
     if if_match is None or if_match.strip() == "*":
         return calendar_service.Precondition(absent=if_none_match, exists=bool(if_match))
     return calendar_service.Precondition(absent=if_none_match, change_pos=tokens.change_pos_of(if_match))
-
-
-@contextmanager
-def _database_errors() -> Iterator[None]:
-    """A down, restarting, locked or overloaded database becomes 503 + Retry-After (SPEC 6).
-
-    Covers the time limits of crm_model.db.DatabaseLimits: PostgreSQL's
-    lock_timeout (LockNotAvailable, SQLSTATE 55P03) and statement_timeout
-    (QueryCanceled, 57014) and SQLite's busy timeout ("database is locked")
-    arrive as OperationalError, a pool wait over pool_timeout as
-    sqlalchemy.exc.TimeoutError. The transaction was rolled back, so its
-    connection goes back to the pool usable. The log names the cause.
-    """
-    try:
-        yield
-    except (OperationalError, PoolTimeoutError) as error:
-        cause = getattr(error, "orig", None) or error
-        logger.error("database unavailable: %s: %s", cause.__class__.__name__,
-                     str(cause).strip().splitlines()[0] if str(cause).strip() else "")
-        raise unavailable() from error
-    except DBAPIError as error:
-        if not error.connection_invalidated:
-            raise
-        logger.error("database unavailable: %s", error.__class__.__name__)
-        raise unavailable() from error

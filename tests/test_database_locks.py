@@ -45,6 +45,7 @@ REQUESTS: dict[str, Request] = {
     "sync REPORT": lambda c: dav.request(c, "REPORT", CAL, dav.body("04b-sync-collection-initial.xml")),
     "multiget REPORT": lambda c: dav.request(c, "REPORT", CAL, dav.multiget_body([f"{CAL}kept.ics"]), None),
     "PROPFIND Depth 1": lambda c: dav.request(c, "PROPFIND", CAL, dav.body("04c-propfind-calendar-etags.xml")),
+    "PROPPATCH": lambda c: dav.request(c, "PROPPATCH", CAL, dav.body("03c-proppatch-calendar-color.xml"), None),
 }
 
 
@@ -165,8 +166,6 @@ def test_a_locked_activities_table_answers_503_within_the_lock_timeout(database_
     assert_stored(crm, {"kept", "NEW-1"})
 
 
-@pytest.mark.xfail(strict=True, reason="Radicale answers 500 for any exception its storage raises, "
-                   "so a PROPFIND it answers cannot be 503 until the handler maps it (issue 9)")
 def test_a_propfind_answered_by_radicale_under_a_lock_answers_503(database_url, crm, limited, passwords):
     skip_unless(database_url, "postgresql")
     with serving(limited) as running, clients(running, passwords) as (alice, _):
@@ -242,7 +241,7 @@ def test_a_held_sqlite_write_lock_refuses_writes_with_503_while_readers_answer(d
     skip_unless(database_url, "sqlite")
     with serving(limited) as running, clients(running, passwords) as (alice, bob):
         with sqlite_write_lock(database_url):
-            for what in ("PUT", "DELETE"):
+            for what in ("PUT", "DELETE", "PROPPATCH"):
                 assert_refused_in_time(*timed(REQUESTS[what], alice), LOCK_TIMEOUT, what)
             for what in ("GET", "poll", "sync REPORT", "multiget REPORT", "PROPFIND Depth 1"):
                 response, elapsed = timed(REQUESTS[what], alice)  # WAL: readers never wait for the writer

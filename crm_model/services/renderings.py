@@ -18,6 +18,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from crm_model.db import lift_statement_timeout
 from crm_model.models import Activity, ActivityRendering, RendererState
 
 
@@ -93,6 +94,7 @@ def ensure_renderer_version(session: Session, *, name: str, version: int) -> boo
     stored = session.scalar(select(RendererState.version).where(RendererState.name == name))
     if stored == version:
         return False
+    lift_statement_timeout(session)  # renumbering 100,000 activities outlasts a request's limit
     statement = _upsert(session)(RendererState).values(name=name, version=version)
     statement = statement.on_conflict_do_update(
         index_elements=[RendererState.name], set_={"version": statement.excluded.version},
