@@ -45,7 +45,8 @@ def build_configuration(settings: Settings, backend: CalendarBackend) -> radical
     """
     configuration = radicale_config.load()
     configuration.update({
-        "auth": {"type": "remote_user"},
+        # No failed-login delay: Radicale would sleep in a request thread (the handler throttles instead).
+        "auth": {"type": "remote_user", "delay": "0"},
         "rights": {"type": partial(Rights, backend=backend)},
         "storage": {"type": partial(Storage, backend=backend)},
         "web": {"type": "none"},

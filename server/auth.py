@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -29,6 +30,8 @@ from crm_model.services import users as user_service
 from storage_plugin.backend import CalendarBackend
 
 CACHE_LIMIT = 10_000
+MAX_PASSWORD_CHARS = 4096  # app passwords are 19 characters; no account has a longer one
+CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ class Auth(BaseAuth):
         Raises:
             Refusal: 503 when the database is unavailable.
         """
+        if len(password) > MAX_PASSWORD_CHARS or CONTROL_CHARACTER.search(login):
+            return None  # passlib raises past 4,096 characters; PostgreSQL refuses NUL in a login
         login, digest = self._cache_key(login, password)
         with self._backend.reading() as session:
             user = calendar_service.get_calendar_user(session, email=login)

@@ -114,6 +114,7 @@ class CalDavHandler:
         environ.pop("REMOTE_USER", None)  # only this handler says who logged in
         method = environ.get("REQUEST_METHOD", "GET").upper()
         path = pathutils.sanitize_path(environ.get("PATH_INFO", "/"))
+        request_checks.check_path(path)
         if method == "OPTIONS" or any(p in path + "/" for p in UNAUTHENTICATED_PATHS):
             return None
         request = self._read_request(environ, method, path)
