@@ -22,6 +22,7 @@ from xml.parsers import expat
 from storage_plugin.refusals import Refusal
 
 XML_METHODS = frozenset({"PROPFIND", "PROPPATCH", "REPORT", "MKCALENDAR", "MKCOL"})
+MAX_PROPPATCH_BYTES = 64 * 1024  # Apple's colour, order and default-alarm bodies are under 2 KiB
 MAX_XML_DEPTH = 40  # calendar-query filters, the deepest bodies clients send, need about 8
 DAV = "{DAV:}"
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
@@ -47,10 +48,14 @@ def check_body(method: str, body: bytes, content_type: str) -> None:
             400 for XML with a DOCTYPE or entity declarations (billion laughs,
             external entities), nested more than MAX_XML_DEPTH levels,
             declaring an encoding Python's XML parser does not read, or of a
-            shape Radicale cannot answer (see ``_check_shape``).
+            shape Radicale cannot answer (see ``_check_shape``);
+            413 for a PROPPATCH over MAX_PROPPATCH_BYTES (its values are
+            stored on the user's row and sent back with every PROPFIND).
     """
     if method not in XML_METHODS:
         return
+    if method == "PROPPATCH" and len(body) > MAX_PROPPATCH_BYTES:
+        raise Refusal(413, f"A PROPPATCH body is larger than the limit of {MAX_PROPPATCH_BYTES} bytes.")
     text = radicale_text(body, content_type)
     if not body:
         return

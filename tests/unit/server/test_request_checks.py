@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from server import request_checks
 from server.request_checks import MAX_XML_DEPTH, check_body, check_path, radicale_text
 from storage_plugin.refusals import Refusal
 from tests import dav
@@ -131,3 +132,12 @@ def test_a_multiget_href_with_control_characters_is_refused():
             "</c:calendar-multiget>")
     assert _status("REPORT", body) == 400
     assert _status("REPORT", body.replace("%00", "%C3%A9")) is None
+
+
+def test_a_proppatch_over_the_limit_is_refused_with_413() -> None:
+    value = "x" * request_checks.MAX_PROPPATCH_BYTES
+    body = (f'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>'
+            f'<D:displayname>{value}</D:displayname></D:prop></D:set></D:propertyupdate>').encode()
+    with pytest.raises(Refusal) as refused:
+        request_checks.check_body("PROPPATCH", body, "text/xml")
+    assert refused.value.status == 413 and "PROPPATCH" in refused.value.message
