@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time
 
 import icalendar
 
 from crm_model.records import ActivityDraft, AttendeeDraft
 from storage_plugin import ical_lines, limits, rules
+from storage_plugin.event_times import InvalidEventError as InvalidEventError  # raised here, part of this API
+from storage_plugin.event_times import Times, read_times
+from storage_plugin.event_times import single as _single
 from storage_plugin.ical_lines import Component, property_name, value_of
 from storage_plugin.reading_losses import (
     attendee_losses,
@@ -39,10 +41,6 @@ CALENDAR_HEADER_PROPERTIES = frozenset({"VERSION", "PRODID", "CALSCALE", "METHOD
 MODELLED_ALARM_PROPERTIES = frozenset({"TRIGGER", "ACTION"})
 
 
-class InvalidEventError(ValueError):
-    """The body is not one storable event; the message says why."""
-
-
 @dataclass(frozen=True)
 class EventReading:
     """A client's event as the CRM will keep it, and what of it the CRM cannot keep."""
@@ -50,18 +48,6 @@ class EventReading:
     draft: ActivityDraft
     losses: tuple[str, ...]  # short phrases, e.g. "1 alarm after the first"
     organizer: str | None  # the ORGANIZER address, mailto: stripped, lower case; None when absent
-
-
-@dataclass(frozen=True)
-class _Times:
-    """DTSTART/DTEND as the CRM keeps them, and what the reading lost."""
-
-    start: datetime
-    end: datetime
-    all_day: bool
-    tzid: str | None
-    floating: bool
-    losses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,7 +86,7 @@ def read_event(text: str, *, default_timezone: str, recurrence: str,
     master = _master_event(events)
     raw_master = _raw_master(raw_calendar)
     _check_counts(raw_master, limit)
-    times = _times(master, default_timezone)
+    times = read_times(master, _zone_definitions(raw_calendar), default_timezone)
     alarm = _read_alarm(master, raw_master, times)
     draft = ActivityDraft(
         uid=str(_single(master, "UID") or "").strip(),
@@ -126,15 +112,29 @@ def read_event(text: str, *, default_timezone: str, recurrence: str,
 
 
 def _parse(text: str) -> tuple[icalendar.Calendar, Component]:
-    """The body through icalendar (values) and as raw lines (verbatim extras)."""
+    """The body as raw lines (verbatim extras, VTIMEZONEs) and through icalendar (values).
+
+    icalendar is given the body without its VTIMEZONE components (see
+    storage_plugin.event_times: their zones are read by rules.zone_of).
+    """
     try:
-        calendar = icalendar.Calendar.from_ical(text)
-        raw_calendar = ical_lines.parse_components(text)[0]
+        roots = ical_lines.parse_components(text)
+        if len(roots) != 1:
+            raise ValueError(f"{len(roots)} top-level components where one VCALENDAR is allowed")
+        raw_calendar = roots[0]
+        without_zones = Component(raw_calendar.name, raw_calendar.lines,
+                                  [c for c in raw_calendar.children if c.name != "VTIMEZONE"])
+        calendar = icalendar.Calendar.from_ical("\r\n".join(without_zones.to_lines()) + "\r\n")
     except (ValueError, IndexError) as error:
         raise InvalidEventError(f"not valid iCalendar: {error}") from error
     except OSError as error:  # icalendar opens tzdata files: TZID=Europe is a directory
         raise InvalidEventError("a TZID is not a time zone") from error
     return calendar, raw_calendar
+
+
+def _zone_definitions(raw_calendar: Component) -> list[list[str]]:
+    """The client's VTIMEZONE components, each as unfolded lines (storage_plugin.event_times)."""
+    return [child.to_lines() for child in raw_calendar.children if child.name == "VTIMEZONE"]
 
 
 def _check_counts(raw_event: Component, limit: limits.Limits) -> None:
@@ -156,96 +156,16 @@ def _master_event(events: list[icalendar.Component]) -> icalendar.Component:
     return masters[0]
 
 
-def _single(component: icalendar.Component, name: str) -> Any:
-    """A property's (first) value; icalendar gives a list when a property is repeated."""
-    value = component.get(name)
-    return value[0] if isinstance(value, list) and value else value
-
-
 def _text(event: icalendar.Component, name: str) -> str | None:
     """A text property's (first) value, unescaped, or None."""
     value = _single(event, name)
     return None if value is None else str(value)
 
 
-# --- times (SPEC 3.11) -------------------------------------------------------
-
-
-def _times(event: icalendar.Component, default_timezone: str) -> _Times:
-    """Start and end as UTC instants, with the TZID kept and the floating flag."""
-    start_prop = _single(event, "DTSTART")
-    if start_prop is None:
-        raise InvalidEventError("the event has no DTSTART")
-    start = start_prop.dt
-    limits.check_sent_moment("DTSTART", start)
-    try:
-        if "DTEND" in event:
-            end = _single(event, "DTEND").dt
-        elif "DURATION" in event:
-            end = start + _single(event, "DURATION").dt
-        else:  # RFC 5545 3.6.1: a date lasts one day, a date-time no time at all
-            end = start + timedelta(days=1) if not isinstance(start, datetime) else start
-        limits.check_sent_moment("DTEND", end)
-        if not isinstance(start, datetime):
-            return _all_day(event, start, end)
-        return _timed(event, start_prop, end, default_timezone)
-    except OverflowError as error:  # a DURATION, or a zone's offset, beyond Python's years 1..9999
-        raise limits.out_of_range("DTEND") from error
-
-
-def _all_day(event: icalendar.Component, start: date, end: date | datetime) -> _Times:
-    """All-day events stay dates: midnight UTC of the first day and of the day after."""
-    losses = []
-    if isinstance(end, datetime):
-        losses.append("a DATE-TIME DTEND with a DATE DTSTART (served as a date)")
-        end = end.date()
-    elif "DTEND" not in event and "DURATION" in event and _single(event, "DURATION").dt % timedelta(days=1):
-        losses.append("an all-day DURATION that is not whole days")
-    if end <= start:
-        losses.append("the all-day end (DTEND not after DTSTART: served one day long)")
-    begin = datetime.combine(start, time(), UTC)
-    finish = datetime.combine(max(end, start + timedelta(days=1)), time(), UTC)
-    return _Times(begin, finish, True, None, False, tuple(losses))
-
-
-def _timed(event: icalendar.Component, start_prop: Any, end: date | datetime, default_timezone: str) -> _Times:
-    """Timed events keep their instant; a known TZID is kept; floating is read in the user's zone."""
-    start, losses = start_prop.dt, []
-    if not isinstance(end, datetime):
-        losses.append("a DATE DTEND with a DATE-TIME DTSTART (served as a date-time)")
-        end = datetime.combine(end, time(), start.tzinfo)
-    sent_tzid = start_prop.params.get("TZID")
-    floating = start.tzinfo is None and not sent_tzid
-    tzid = None if floating else rules.kept_tzid(sent_tzid)
-    if start.tzinfo is None:  # floating, or a TZID icalendar has no definition for
-        zone = rules.floating_zone(default_timezone)
-        start, end = start.replace(tzinfo=zone), end.replace(tzinfo=zone)
-        if sent_tzid:
-            losses.append(f"TZID '{sent_tzid}' (no definition: read in the user's time zone, served in UTC)")
-    elif end.tzinfo is None:
-        end = end.replace(tzinfo=start.tzinfo)
-    if sent_tzid and start_prop.dt.tzinfo is not None and tzid is None:
-        losses.append(f"TZID '{sent_tzid}' (served in UTC)")
-    end_prop = _single(event, "DTEND")
-    if end_prop is not None and isinstance(end_prop.dt, datetime) and _zone(end_prop) != _zone(start_prop):
-        losses.append("DTEND in another time zone than DTSTART (served in DTSTART's)")
-    begin, finish = start.astimezone(UTC), end.astimezone(UTC)
-    if finish < begin:
-        raise InvalidEventError("DTEND is before DTSTART")
-    return _Times(begin, finish, False, tzid, floating, tuple(losses))
-
-
-def _zone(prop: Any) -> str:
-    """How a date-time property names its zone: its TZID, "UTC" (Z) or "floating"."""
-    if prop.params.get("TZID"):
-        return f"TZID={prop.params['TZID']}"
-    return "floating" if prop.dt.tzinfo is None else "UTC"
-
-
 # --- the first alarm (SPEC 3.3) ----------------------------------------------
 
 
-def _read_alarm(event: icalendar.Component, raw_event: Component, times: _Times) -> _Alarm:
+def _read_alarm(event: icalendar.Component, raw_event: Component, times: Times) -> _Alarm:
     """The first real VALARM as minutes before the start, and what the CRM drops of the alarms."""
     raw_alarms = [c for c in raw_event.children if c.name == "VALARM"]
     alarms = [c for c in event.subcomponents if c.name == "VALARM"]
@@ -263,7 +183,7 @@ def _read_alarm(event: icalendar.Component, raw_event: Component, times: _Times)
     return _Alarm(minutes, raw_alarms[index], (*losses, *trigger_losses))
 
 
-def _reminder_minutes(alarm: icalendar.Component, times: _Times) -> tuple[int | None, list[str]]:
+def _reminder_minutes(alarm: icalendar.Component, times: Times) -> tuple[int | None, list[str]]:
     """The kept alarm's TRIGGER as whole minutes before the start, and what converting lost."""
     trigger = _single(alarm, "TRIGGER")
     if trigger is None:

@@ -14,11 +14,12 @@ import re
 from dataclasses import dataclass, field
 
 _FOLD = re.compile(r"\r?\n[ \t]")
+_LINE_BREAK = re.compile(r"\r?\n")  # RFC 5545 3.1 (CRLF; a bare LF as icalendar takes it): not U+2028 and the like
 
 
 def unfold(text: str) -> list[str]:
-    """Content lines of ``text`` with RFC 5545 folding removed."""
-    return [line for line in _FOLD.sub("", text).splitlines() if line.strip()]
+    """Content lines of ``text`` with RFC 5545 folding removed (blank lines dropped)."""
+    return [line for line in _LINE_BREAK.split(_FOLD.sub("", text)) if line.strip()]
 
 
 def fold(line: str) -> str:

@@ -60,7 +60,7 @@ def unservable(record: ActivityRecord) -> str | None:
     """Why ``record`` cannot be served as stored (a short phrase), or None when it can."""
     if not (field_limits.in_date_range(record.starts_at) and field_limits.in_date_range(record.ends_at)):
         return f"dates outside {field_limits.DATE_RANGE_TEXT}"
-    if record.tzid and not record.all_day and rules.kept_tzid(record.tzid) is None:
+    if record.tzid and not record.all_day and rules.kept_tzid(record.tzid, _kept_timezones(record)) is None:
         return f"unknown TZID {record.tzid!r}"
     if record.reminder_minutes is not None and not field_limits.reminder_in_range(record.reminder_minutes):
         return "reminder out of range"
@@ -75,6 +75,14 @@ def unservable(record: ActivityRecord) -> str | None:
     if record.client_extras and not _extras_are_lines(record.client_extras):
         return "kept client lines that are not iCalendar content lines"
     return None
+
+
+def _kept_timezones(record: ActivityRecord) -> list[list[str]]:
+    """The client's VTIMEZONEs kept with ``record`` (from_ical._extras), or [] when there are none usable."""
+    if not record.client_extras or not _extras_are_lines(record.client_extras):
+        return []
+    timezones: list[list[str]] = json.loads(record.client_extras).get("timezones") or []
+    return timezones
 
 
 def _extras_are_lines(extras: str) -> bool:

@@ -10,8 +10,18 @@ Layer: storage_plugin (pure).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from io import StringIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil.tz import tzical
+from icalendar import Timezone
+from icalendar.parser import dquote, unescape_backslash
+from icalendar.prop import vRecur
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+from crm_model.services.field_limits import TZID as TZID_LENGTH
+from storage_plugin import ical_lines
 
 # --- SPEC 3.4: no recurrence ------------------------------------------------
 
@@ -126,22 +136,131 @@ def class_line(private: bool, client_sent_class: bool) -> str | None:
 
 # --- SPEC 3.11: time zones --------------------------------------------------
 
+MAX_DEFINITION_LINES = 2000  # a client's VTIMEZONE longer than this is not read (no real zone comes near)
+# What dateutil's VTIMEZONE reader (dateutil.tz.tzical) accepts; other lines (X-, TZURL, ...) say nothing of offsets.
+_SUB_DAY_PARTS = frozenset({"BYHOUR", "BYMINUTE", "BYSECOND", "BYYEARDAY", "BYWEEKNO"})
+_DEFINITION_PROPERTIES = frozenset({
+    "BEGIN", "END", "TZID", "DTSTART", "RRULE", "RDATE", "TZOFFSETFROM", "TZOFFSETTO", "TZNAME",
+})
 
-def kept_tzid(tzid: str | None) -> str | None:
-    """The TZID an event keeps, or None when it is served in UTC (SPEC 3.11).
 
-    Only an IANA zone name that this server can convert with (zoneinfo) is
-    kept: the served local times must match the client's VTIMEZONE, which is
-    served back with them. Windows names ("W. Europe Standard Time") and
-    custom zones keep their instant but are served in UTC.
+def named_zone(tzid: str | None) -> tzinfo | None:
+    """The zone a TZID names by itself, or None (SPEC 3.11).
+
+    An IANA name ("Europe/Berlin", through zoneinfo and tzdata), or a Windows
+    name as Outlook sends it ("W. Europe Standard Time"), mapped to its IANA
+    zone by icalendar's WINDOWS_TO_OLSON table (generated from Unicode CLDR's
+    windowsZones.xml). Anything else ("Customized Time Zone", a path) is None.
     """
     if not tzid:
+        return None
+    for name in (tzid, WINDOWS_TO_OLSON.get(tzid)):
+        try:
+            return ZoneInfo(name) if name else None
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            continue
+    return None
+
+
+def windows_zone_name(tzid: str | None) -> str | None:
+    """The IANA name of a Windows zone name that is not itself an IANA name, else None."""
+    if not tzid or tzid not in WINDOWS_TO_OLSON:
         return None
     try:
         ZoneInfo(tzid)
     except (ZoneInfoNotFoundError, ValueError, OSError):
+        return WINDOWS_TO_OLSON[tzid]
+    return None
+
+
+def definition_tzid(block: Sequence[str]) -> str | None:
+    """The TZID a client's VTIMEZONE (unfolded lines, BEGIN to END) defines, unescaped; None without one."""
+    for line in block:
+        if ical_lines.property_name(line) == "TZID":
+            return str(unescape_backslash(ical_lines.value_of(line)))
+    return None
+
+
+def defined_zone(block: Sequence[str]) -> tzinfo | None:
+    """A client's own VTIMEZONE (RFC 5545 3.6.5) as a zone, or None when it cannot be used.
+
+    Read by dateutil's VTIMEZONE reader (``dateutil.tz.tzical``, as icalendar
+    does), given only the lines it reads. Refused (None): a definition dateutil
+    cannot read, one over MAX_DEFINITION_LINES lines, and one whose observances
+    repeat other than on some days of each year (real zones change a few times
+    a year; a MINUTELY rule would make every conversion walk millions of
+    occurrences).
+    """
+    if len(block) > MAX_DEFINITION_LINES:
+        return None
+    lines = []
+    for line in block:
+        name = ical_lines.property_name(line)
+        if name == "RRULE" and not _yearly(ical_lines.value_of(line)):
+            return None
+        if name in _DEFINITION_PROPERTIES:
+            lines.append(f"{name}:{ical_lines.value_of(line)}")
+    try:
+        zone: tzinfo = tzical(StringIO("\n".join(lines))).get()
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError):
+        return None
+    return zone
+
+
+def _yearly(rule: str) -> bool:
+    """True for an RRULE (RFC 5545 3.3.10) that repeats at most on some days of each year."""
+    try:
+        parts = vRecur.from_ical(rule)
+    except ValueError:
+        return False
+    return parts.get("FREQ") == ["YEARLY"] and not _SUB_DAY_PARTS & set(parts)
+
+
+def zone_of(tzid: str | None, definitions: Sequence[Sequence[str]]) -> tzinfo | None:
+    """The zone of a TZID: named (``named_zone``), else defined by one of the client's VTIMEZONEs.
+
+    ``definitions`` are VTIMEZONE blocks as unfolded lines (the event's own,
+    or those kept with the activity). None when neither gives a zone.
+    """
+    zone = named_zone(tzid)
+    if zone is not None or not tzid:
+        return zone
+    for block in definitions:
+        if definition_tzid(block) == tzid:
+            return defined_zone(block)
+    return None
+
+
+def kept_tzid(tzid: str | None, definitions: Sequence[Sequence[str]] = ()) -> str | None:
+    """The TZID an event keeps, or None when it is served in UTC (SPEC 3.11).
+
+    Kept as the client sent it: an IANA name, a Windows name, or any other
+    name that one of the client's VTIMEZONEs (kept verbatim and served back)
+    defines. Not kept, so served in UTC with the instant unchanged: a name
+    nothing defines, one longer than the tzid column (64 characters), and one
+    holding a DQUOTE (it cannot be written as a parameter value, RFC 5545 3.2).
+    """
+    if not tzid or len(tzid) > TZID_LENGTH or '"' in tzid or zone_of(tzid, definitions) is None:
         return None
     return tzid
+
+
+def tzid_parameter(tzid: str) -> str:
+    """``TZID=<name>``, quoted when the name holds ':', ';' or ',' (RFC 5545 3.2, icalendar's dquote)."""
+    return f"TZID={dquote(tzid)}"
+
+
+def zone_definition(tzid: str, first: date, last: date) -> list[str]:
+    """A VTIMEZONE (unfolded lines) named ``tzid`` for a Windows name's IANA zone, ``first`` to ``last``.
+
+    Made by icalendar (``Timezone.from_tzinfo``) from tzdata, so a client that
+    does not know Windows names still reads the local times (RFC 5545 3.2.19:
+    every TZID has its VTIMEZONE). Raises KeyError for a name that is not a
+    Windows name.
+    """
+    zone = ZoneInfo(WINDOWS_TO_OLSON[tzid])
+    component = Timezone.from_tzinfo(zone, tzid=tzid, first_date=first, last_date=last)
+    return ical_lines.unfold(component.to_ical().decode("utf-8"))
 
 
 def floating_zone(user_timezone: str) -> tzinfo:

@@ -9,9 +9,8 @@ Layer: storage_plugin (pure).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from icalendar.prop import vDuration, vText
 
@@ -29,21 +28,32 @@ def render_vcalendar(record: ActivityRecord) -> str:
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN"]
     lines += extras.get("calendar", [])
     if record.tzid and not record.all_day:
-        for block in extras.get("timezones", []):
+        for block in _timezones(record.tzid, record, extras.get("timezones", [])):
             lines += block
     lines += _event_lines(record, extras)
     lines.append("END:VCALENDAR")
     return "".join(fold(line) for line in lines)
 
 
+def _timezones(tzid: str, record: ActivityRecord, kept: list[list[str]]) -> list[list[str]]:
+    """The VTIMEZONEs served: the client's, verbatim; for a Windows TZID it did not define, one made
+    from the IANA zone for the event's years (RFC 5545 3.2.19: every TZID has its VTIMEZONE)."""
+    if rules.windows_zone_name(tzid) is None or any(rules.definition_tzid(block) == tzid for block in kept):
+        return kept
+    first = date(record.starts_at.year, 1, 1)
+    last = date(max(record.ends_at.year, record.starts_at.year) + 1, 1, 1)
+    return [*kept, rules.zone_definition(tzid, first, last)]
+
+
 def _event_lines(record: ActivityRecord, extras: dict[str, Any]) -> list[str]:
     """The VEVENT: CRM fields first, then the client's kept lines, then the one alarm."""
+    zone = rules.zone_of(record.tzid, extras.get("timezones", [])) if record.tzid else None
     lines = [
         "BEGIN:VEVENT",
         f"UID:{record.uid}",
         f"DTSTAMP:{_utc(record.updated_at)}",
-        _when("DTSTART", record.starts_at, record),
-        _when("DTEND", record.ends_at, record),
+        _when("DTSTART", record.starts_at, record, zone),
+        _when("DTEND", record.ends_at, record, zone),
         f"SUMMARY:{_text(record.title)}",
     ]
     if record.location:
@@ -64,16 +74,20 @@ def _event_lines(record: ActivityRecord, extras: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _when(name: str, moment: datetime, record: ActivityRecord) -> str:
-    """DTSTART/DTEND: a date, a floating local time, a time in the kept TZID, or UTC (SPEC 3.11)."""
+def _when(name: str, moment: datetime, record: ActivityRecord, zone: tzinfo | None) -> str:
+    """DTSTART/DTEND: a date, a floating local time, a time in the kept TZID, or UTC (SPEC 3.11).
+
+    ``zone`` is the kept TZID's zone (rules.zone_of: named, or the client's kept
+    VTIMEZONE); the TZID is served as the client sent it.
+    """
     if record.all_day:
         return f"{name};VALUE=DATE:{moment:%Y%m%d}"
     if record.floating:
         local = moment.astimezone(rules.floating_zone(record.owner_timezone))
         return f"{name}:{local:%Y%m%dT%H%M%S}"
-    if record.tzid:
-        local = moment.astimezone(ZoneInfo(record.tzid))
-        return f"{name};TZID={record.tzid}:{local:%Y%m%dT%H%M%S}"
+    if record.tzid and zone is not None:
+        local = moment.astimezone(zone)
+        return f"{name};{rules.tzid_parameter(record.tzid)}:{local:%Y%m%dT%H%M%S}"
     return f"{name}:{_utc(moment)}"
 
 
