@@ -124,7 +124,8 @@ def _prepare_demo(context: Context) -> None:
 
     with context.transaction() as session:
         if not user_service.list_user_emails(session):
-            transfer.import_data(session, demo_data(date.today()), now=_now())
+            transfer.import_data(session, demo_data(date.today()), now=_now(),
+                                 policy=context.settings.window_policy)
         for email, _, _ in DEMO_USERS:
             if user_service.find_user(session, email=email) is None:
                 continue
@@ -145,7 +146,7 @@ def import_command(context: Context, file: Any) -> None:
     except json.JSONDecodeError as error:
         raise click.ClickException(f"{file.name}: not JSON (line {error.lineno}: {error.msg})") from None
     with context.transaction() as session:
-        summary = transfer.import_data(session, data, now=_now())
+        summary = transfer.import_data(session, data, now=_now(), policy=context.settings.window_policy)
     click.echo(
         f"imported {summary.users} users, {summary.contacts} contacts, {summary.leads} leads; "
         f"activities: {summary.activities_created} created, {summary.activities_updated} updated, "

@@ -122,3 +122,13 @@ def test_re_enable_moves_only_what_changed_in_the_change_log(typed, crm, server)
     with server.client(ALICE, password) as phone:
         again = _sync(phone, first.sync_token)
     assert again.hrefs() == set()
+
+
+def test_synced_types_changed_by_an_import_reach_an_old_token_as_the_difference(typed, crm, server):
+    with server.client(ALICE, typed) as phone:
+        first = _sync(phone)
+        crm.load({"users": [{**user(ALICE), "caldav": {"synced_types": ["meeting", "task"]}}]})
+        changed = _sync(phone, first.sync_token)
+        assert changed.hrefs(404) == _hrefs(crm, "call-0", "call-1")
+        assert changed.hrefs(200) == _hrefs(crm, "task-0", "task-1")
+        assert _sync(phone, changed.sync_token).hrefs() == set()

@@ -127,14 +127,28 @@ def update_sync_settings(
     re-enable fixes a new one) but the new types are logged all the same.
     """
     user = get_user(session, email=email)
-    before = set(split_types(user.synced_types))
-    with membership_logged(session, user):
-        apply_sync_settings(user, sync_type=sync_type, synced_types=synced_types)
-        if set(split_types(user.synced_types)) != before and user.caldav_enabled:
-            user.caldav_enabled_at = now
-            fix_initial_window(session, user, now=now, policy=policy)
+    change_sync_settings(session, user, sync_type=sync_type, synced_types=synced_types, now=now, policy=policy)
     session.flush()
     return user_record(user)
+
+
+def change_sync_settings(session: Session, user: User, *, sync_type: str | None,
+                         synced_types: tuple[str, ...] | None, now: datetime, policy: WindowPolicy | None,
+                         where: str = "") -> None:
+    """Set the sync settings of ``user`` (the CLI and import), logging what leaves or joins the calendar.
+
+    New synced types for an enabled user start a new initial window under
+    ``policy``; with ``policy`` None the window stays and only the filter changes.
+
+    Raises:
+        InvalidDataError: for a sync type or types that cannot be used (``where`` prefixes the message).
+    """
+    before = set(split_types(user.synced_types))
+    with membership_logged(session, user):
+        apply_sync_settings(user, sync_type=sync_type, synced_types=synced_types, where=where)
+        if set(split_types(user.synced_types)) != before and user.caldav_enabled and policy is not None:
+            user.caldav_enabled_at = now
+            fix_initial_window(session, user, now=now, policy=policy)
 
 
 def apply_sync_settings(

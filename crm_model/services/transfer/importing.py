@@ -26,10 +26,11 @@ from sqlalchemy.orm import Session
 from crm_model.base import Base
 from crm_model.errors import InvalidDataError
 from crm_model.models import Activity, Contact, Lead, Participant, User
+from crm_model.records import WindowPolicy
 from crm_model.services import field_limits
 from crm_model.services.transfer import checks, reading
 from crm_model.services.transfer.reading import Planned
-from crm_model.services.users import apply_sync_settings, normalize_email
+from crm_model.services.users import change_sync_settings, normalize_email
 
 _SECTIONS = ("users", "contacts", "leads", "activities", "deleted_activities")
 
@@ -46,8 +47,13 @@ class ImportSummary:
     activities_deleted: int
 
 
-def import_data(session: Session, data: Any, *, now: datetime) -> ImportSummary:
-    """Upsert users (by email), contacts, leads, activities (by id); delete listed activities."""
+def import_data(session: Session, data: Any, *, now: datetime, policy: WindowPolicy | None = None) -> ImportSummary:
+    """Upsert users (by email), contacts, leads, activities (by id); delete listed activities.
+
+    A user's ``caldav`` settings change as with ``caldav settings``: what leaves
+    or joins an enabled calendar is logged for its devices' sync tokens, and new
+    synced types start a new initial window under ``policy`` (None: the window stays).
+    """
     if not isinstance(data, dict):
         raise InvalidDataError("the file must hold one JSON object")
     unknown = set(data) - set(_SECTIONS)
@@ -57,7 +63,7 @@ def import_data(session: Session, data: Any, *, now: datetime) -> ImportSummary:
         if not isinstance(data.get(section, []), list):
             raise InvalidDataError(f"{section}: must be a list")
     checks.clean_text(data)
-    users = [_import_user(session, raw, f"users[{i}].") for i, raw in enumerate(data.get("users", []))]
+    users = [_import_user(session, raw, f"users[{i}].", now, policy) for i, raw in enumerate(data.get("users", []))]
     session.flush()
     contacts = _import_parties(session, Contact, data.get("contacts", []), "contacts")
     leads = _import_parties(session, Lead, data.get("leads", []), "leads")
@@ -82,7 +88,7 @@ def refresh_statistics(session: Session) -> None:
         session.execute(text(f"ANALYZE {table}"))
 
 
-def _import_user(session: Session, raw: Any, where: str) -> User:
+def _import_user(session: Session, raw: Any, where: str, now: datetime, policy: WindowPolicy | None) -> User:
     email = normalize_email(checks.require(raw, "email", where))
     if "@" not in email:
         raise InvalidDataError(f"{where}email: not an e-mail address")
@@ -100,9 +106,11 @@ def _import_user(session: Session, raw: Any, where: str) -> User:
     caldav = checks.optional(raw, "caldav", where, dict)
     if caldav:
         types = checks.optional(caldav, "synced_types", f"{where}caldav.", list)
-        apply_sync_settings(
-            user, sync_type=checks.optional(caldav, "sync_type", f"{where}caldav.", str),
-            synced_types=tuple(types) if types is not None else None, where=f"{where}caldav.",
+        session.flush()  # a new user's row exists before its membership is read
+        change_sync_settings(
+            session, user, sync_type=checks.optional(caldav, "sync_type", f"{where}caldav.", str),
+            synced_types=tuple(types) if types is not None else None, now=now, policy=policy,
+            where=f"{where}caldav.",
         )
     return user
 
