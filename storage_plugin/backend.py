@@ -29,7 +29,7 @@ from crm_model.records import ActivityRecord, OfferedEntry, UserRecord
 from crm_model.services import calendar as calendar_service
 from crm_model.services import renderings as rendering_service
 from crm_model.services import users as user_service
-from storage_plugin import from_ical, limits, reports, rules, tokens
+from storage_plugin import from_ical, ical_lines, limits, reports, rules, tokens
 from storage_plugin.outages import database_errors
 from storage_plugin.refusals import (
     NO_SUCH_EVENT_MESSAGE,
@@ -209,12 +209,13 @@ class CalendarBackend:
         write lock, so of two concurrent writers the second gets 412.
 
         Raises:
-            Refusal: 400 (not UTF-8, not one storable event, over an input limit of
+            Refusal: 400 (not UTF-8 once unfolded, not one storable event, over an input limit of
                 storage_plugin.limits), 403 (recurring event refused, read-only
                 calendar), 409 (UID used by another event), 412 (precondition
                 failed), 503 (database unavailable).
         """
-        text, reading = self._read_body(user, href, body)
+        decoded, reading = self._read_body(user, href, body)
+        text = decoded.text
         if user.read_only:
             raise Refusal(403, READ_ONLY_MESSAGE, "D:need-privileges")
         precondition = _precondition(if_match, if_none_match)
@@ -241,20 +242,25 @@ class CalendarBackend:
             raise Refusal(409, f"{error}.", "C:no-uid-conflict") from error
         except StaleRevisionError as error:
             raise Refusal(412, f"Precondition failed: {error}.") from error
-        return PutResult(result, created=old is None, etag=result.etag if verbatim is not None else None)
+        # A strong ETag only names the very bytes sent: not a text whose folds were moved.
+        strong = verbatim is not None and decoded.exact
+        return PutResult(result, created=old is None, etag=result.etag if strong else None)
 
-    def _read_body(self, user: UserRecord, href: str, body: bytes) -> tuple[str, from_ical.EventReading]:
-        """The client's text and its reading, made and checked against the input
-        limits (storage_plugin.limits) before any transaction opens."""
+    def _read_body(self, user: UserRecord, href: str, body: bytes
+                   ) -> tuple[ical_lines.DecodedBody, from_ical.EventReading]:
+        """The client's text (unfolded as octets before decoding, ical_lines.decode_body) and its
+        reading, made and checked against the input limits (storage_plugin.limits) before any
+        transaction opens."""
         try:
-            text = body.decode("utf-8")
+            decoded = ical_lines.decode_body(body)
         except UnicodeDecodeError as error:
             raise Refusal(400, "The event is not UTF-8 text.") from error
+        text = decoded.text
         limit = limits.Limits(max_attendees=self._settings.max_attendees, max_alarms=self._settings.max_alarms)
         try:
             limits.check_href(href)
-            return text, from_ical.read_event(text, default_timezone=user.timezone,
-                                              recurrence=self._settings.recurrence, limit=limit)
+            return decoded, from_ical.read_event(text, default_timezone=user.timezone,
+                                                 recurrence=self._settings.recurrence, limit=limit)
         except limits.LimitError as error:
             raise Refusal(error.status, f"The event cannot be stored: {error}.", error.condition) from error
         except rules.RecurrenceRefusedError as error:

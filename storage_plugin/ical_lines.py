@@ -22,6 +22,49 @@ def unfold(text: str) -> list[str]:
     return [line for line in _LINE_BREAK.split(_FOLD.sub("", text)) if line.strip()]
 
 
+_OCTET_FOLD = re.compile(rb"\r?\n[ \t]")
+# A fold inside a UTF-8 sequence: its lead octet (and continuation octets) before the fold, more after.
+_FOLD_IN_CHARACTER = re.compile(rb"([\xc0-\xf7][\x80-\xbf]{0,2})(\r?\n[ \t])(?=[\x80-\xbf])")
+
+
+@dataclass(frozen=True)
+class DecodedBody:
+    """A client's iCalendar body as text.
+
+    ``text`` is the client's own bytes, decoded, when they are UTF-8 as sent
+    (``exact``); else the same bytes with every fold that splits a UTF-8
+    sequence moved to just before that character, so the content is unchanged
+    and the text is UTF-8 (``exact`` False: it is not octet for octet the body).
+    """
+
+    text: str
+    exact: bool
+
+
+def decode_body(body: bytes) -> DecodedBody:
+    """Decode an iCalendar body, unfolding octets first (RFC 5545 3.1 folds at octets).
+
+    A line may be folded between two octets of one UTF-8 character; the body
+    is UTF-8 when its unfolded octets are. Folding is CRLF (or LF) and one
+    space or tab.
+
+    Raises:
+        UnicodeDecodeError: when the unfolded body is not UTF-8.
+    """
+    content = _OCTET_FOLD.sub(b"", body).decode("utf-8")
+    try:
+        return DecodedBody(body.decode("utf-8"), True)
+    except UnicodeDecodeError:
+        pass
+    moved, previous = body, b""
+    while moved != previous:  # one pass per fold inside one character: at most three for four octets
+        previous, moved = moved, _FOLD_IN_CHARACTER.sub(rb"\2\1", moved)
+    try:
+        return DecodedBody(moved.decode("utf-8"), False)
+    except UnicodeDecodeError:  # folds that are no simple split (a fold right after a fold): fold anew
+        return DecodedBody("".join(fold(line) for line in _LINE_BREAK.split(content) if line), False)
+
+
 def fold(line: str) -> str:
     """One content line folded at 75 octets, CRLF-terminated (RFC 5545 3.1)."""
     data = line.encode("utf-8")
