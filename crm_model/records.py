@@ -154,3 +154,80 @@ class CalDavStatus:
     initial_set_size: int
     offered: int
     last_sync_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """One device's app password as the CLI and the admin page show it (never the password or its hash).
+
+    Times are tz-aware UTC. ``last_*`` are None until the device first logs in;
+    ``revoked_at`` is None while the password opens a login.
+    """
+
+    id: int
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+    last_user_agent: str | None
+    last_address: str | None
+    revoked_at: datetime | None
+
+    @property
+    def revoked(self) -> bool:
+        """True once the device's password no longer opens a login."""
+        return self.revoked_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLogin:
+    """A login that held: the user and the device whose password it was."""
+
+    user: UserRecord
+    device_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdminRecord:
+    """An account of the admin web page (never the password or its hash)."""
+
+    id: int
+    email: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewItem:
+    """One activity named in a preview."""
+
+    id: str
+    title: str
+    starts_at: datetime  # tz-aware UTC; all-day activities: midnight UTC of their first day
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewGroup:
+    """How many activities one rule lets onto (or keeps off) the calendar, and the first few of them."""
+
+    count: int
+    sample: tuple[PreviewItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewRecord:
+    """What enabling CalDAV now would put on a user's calendar (``caldav preview``).
+
+    The groups partition the user's own activities: each is counted once, in
+    ``offered`` or under the first rule that keeps it off, in the order
+    type not synced, outside the window, over the cap.
+    """
+
+    email: str
+    enabled: bool
+    window_start: datetime
+    window_end: datetime | None
+    cap: int
+    synced_types: tuple[str, ...]
+    offered: PreviewGroup
+    type_not_synced: PreviewGroup
+    outside_window: PreviewGroup  # before the window's start (or after its end when it ends at enable)
+    over_cap: PreviewGroup

@@ -1,4 +1,4 @@
-"""CRM users, their CalDAV state and app passwords.
+"""CRM users and their CalDAV state (their app passwords: crm_model.models.devices).
 
 Layer: crm_model.
 """
@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm_model.base import Base, UtcDateTime
+from crm_model.models.devices import Device
 
 
 class User(Base):
@@ -34,30 +35,15 @@ class User(Base):
     window_pos: Mapped[int] = mapped_column(default=0)
     window_start: Mapped[datetime | None] = mapped_column(UtcDateTime)
     window_end: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    # Bumped on disable and password changes so cached logins die at once.
+    # Bumped on disable and on a device's revocation so cached logins die at once.
     credentials_version: Mapped[int] = mapped_column(default=0)
     calendar_props: Mapped[str | None] = mapped_column(Text)
     last_sync_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
-    app_passwords: Mapped[list[AppPassword]] = relationship(
-        back_populates="user", cascade="all, delete-orphan"
+    devices: Mapped[list[Device]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by=Device.id
     )
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r}, email={self.email!r})"
 
-
-class AppPassword(Base):
-    """A hashed app password (never stored in clear)."""
-
-    __tablename__ = "app_passwords"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-    user: Mapped[User] = relationship(back_populates="app_passwords")
-
-    def __repr__(self) -> str:
-        return f"AppPassword(id={self.id!r}, user_id={self.user_id!r})"

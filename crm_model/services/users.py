@@ -1,40 +1,31 @@
-"""Users, logins, app passwords and CalDAV enablement.
+"""Users, logins and CalDAV enablement (app passwords per device: crm_model.services.devices).
 
-Layer: crm_model (plus libpass for password hashing).
+Layer: crm_model (plus libpass for password hashing, through crm_model.services.passwords).
 """
 
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
-from passlib.hash import pbkdf2_sha256
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_model.errors import InvalidDataError, NotFoundError
-from crm_model.models import AppPassword, InitialWindowEntry, User
-from crm_model.records import SYNC_TYPES, CalDavStatus, UserRecord, WindowPolicy
+from crm_model.models import Device, InitialWindowEntry, User
+from crm_model.records import SYNC_TYPES, CalDavStatus, DeviceLogin, UserRecord, WindowPolicy
 from crm_model.services.field_limits import SYNCED_TYPES as SYNCED_TYPES_LENGTH
 from crm_model.services.mapping import split_types, user_record
+from crm_model.services.passwords import generate_app_password, hash_password, password_matches, spend_one_check
 from crm_model.services.window import fix_initial_window, membership_logged
 
-# pbkdf2-sha256 is pure Python + hashlib (no compiled dependency) and slow on
-# purpose; the server caches successful logins, so only the first request pays it.
-_HASHER = pbkdf2_sha256.using(rounds=200_000)
+FIRST_DEVICE_LABEL = "first device"
 
 
 def normalize_email(email: str) -> str:
     """Logins and e-mail matching are case-insensitive (SPEC 2)."""
     return email.strip().lower()
-
-
-def generate_app_password() -> str:
-    """A random app password: 4 groups of 4 letters and digits, easy to type on a phone."""
-    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
-    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
 
 
 def find_user(session: Session, *, email: str) -> User | None:
@@ -56,17 +47,28 @@ def get_user_record(session: Session, *, email: str) -> UserRecord:
 
 
 def verify_login(session: Session, *, login: str, password: str) -> UserRecord | None:
-    """The user if ``password`` is one of their app passwords and CalDAV is enabled."""
+    """The user if ``password`` is the app password of one of their devices not revoked and CalDAV is on."""
+    found = verify_device_login(session, login=login, password=password)
+    return found.user if found is not None else None
+
+
+def verify_device_login(session: Session, *, login: str, password: str) -> DeviceLogin | None:
+    """The user and the device whose app password ``password`` is; None when no login holds.
+
+    Only devices not revoked count, and only while CalDAV is enabled. An
+    unknown login, a disabled user, or one without devices costs one hash
+    check all the same (no user-existence oracle); a user with several devices
+    costs one check per device tried.
+    """
     user = find_user(session, email=login)
-    if user is None or not user.caldav_enabled:
-        _HASHER.verify(password, _DUMMY_HASH)  # same cost either way: no user-existence oracle
+    devices = [d for d in user.devices if d.revoked_at is None] if user and user.caldav_enabled else []
+    if user is None or not devices:
+        spend_one_check(password)
         return None
-    if any(_HASHER.verify(password, p.password_hash) for p in user.app_passwords):
-        return user_record(user)
+    for device in devices:
+        if password_matches(password, device.password_hash):
+            return DeviceLogin(user=user_record(user), device_id=device.id)
     return None
-
-
-_DUMMY_HASH = _HASHER.hash("not a password")
 
 
 def login_still_valid(session: Session, *, user_id: int, credentials_version: int) -> bool:
@@ -79,19 +81,28 @@ def login_still_valid(session: Session, *, user_id: int, credentials_version: in
 
 def enable_caldav(
     session: Session, *, email: str, password: str | None, now: datetime, policy: WindowPolicy
-) -> tuple[UserRecord, str]:
-    """Enable CalDAV at time ``now`` (T): new app password, new initial window.
+) -> tuple[UserRecord, str | None]:
+    """Enable CalDAV at time ``now`` (T) with a first device password and a new initial window.
 
-    A re-enable (after a disable, or of an enabled user) also starts a new
-    window, and reaches devices as changes (``membership_logged``): a device
-    that signs in again with the new password keeps its sync token and gets
-    what left and what joined the calendar (SPEC 3.2).
+    Returns the user and the first device's password in clear (``password``
+    if given, else a generated one), to show once. On a user already enabled
+    nothing changes (devices, passwords and window stay) and the password
+    returned is None.
+
+    A re-enable after a disable starts a new window, and reaches devices as
+    changes (``membership_logged``): a device that signs in again with the new
+    password keeps its sync token and gets what left and what joined the
+    calendar (SPEC 3.2).
+
+    Raises:
+        NotFoundError: no such user.
     """
     user = get_user(session, email=email)
+    if user.caldav_enabled:
+        return user_record(user), None
     password = password or generate_app_password()
     with membership_logged(session, user):
-        user.app_passwords.clear()
-        user.app_passwords.append(AppPassword(password_hash=_HASHER.hash(password), created_at=now))
+        user.devices.append(Device(label=FIRST_DEVICE_LABEL, password_hash=hash_password(password), created_at=now))
         user.caldav_enabled = True
         user.caldav_enabled_at = now
         user.credentials_version += 1
@@ -100,12 +111,19 @@ def enable_caldav(
     return user_record(user), password
 
 
-def disable_caldav(session: Session, *, email: str) -> UserRecord:
-    """Disable CalDAV: logins fail from this commit on (cached ones included)."""
+def disable_caldav(session: Session, *, email: str, now: datetime | None = None) -> UserRecord:
+    """Disable CalDAV: logins fail from this commit on (cached ones included).
+
+    Every device still able to log in is revoked at ``now`` (default: the
+    current time) and stays listed; a later enable issues a new first device.
+    """
     user = get_user(session, email=email)
+    revoked_at = now or datetime.now(UTC)
+    for device in user.devices:
+        if device.revoked_at is None:
+            device.revoked_at = revoked_at
     user.caldav_enabled = False
     user.credentials_version += 1
-    user.app_passwords.clear()
     session.flush()
     return user_record(user)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -103,8 +104,28 @@ def _window_members(session: Session, user: User, start: datetime, end: datetime
     return [row.id for row in ordered[:cap]]
 
 
+@dataclass(frozen=True, slots=True)
+class InitialSelection:
+    """The initial window as of one moment: its bounds and its members, earliest first."""
+
+    start: datetime  # UTC instant of the window's first local midnight
+    end: datetime | None  # None: open-ended (CRM_CALDAV_WINDOW_END=none)
+    members: list[str]  # activity ids, at most the cap
+
+
+def select_initial_set(session: Session, user: User, *, now: datetime, policy: WindowPolicy) -> InitialSelection:
+    """The activities a calendar enabled at ``now`` starts with: the one rule enable and preview share.
+
+    Owned by ``user``, of a synced type, within [window_start, now or open],
+    the ``policy.cap`` earliest of them. Reads only.
+    """
+    start = window_start(now, user.timezone, policy.months_back)
+    end = now if policy.end_at_enable else None
+    return InitialSelection(start, end, _window_members(session, user, start, end, policy.cap))
+
+
 def fix_initial_window(session: Session, user: User, *, now: datetime, policy: WindowPolicy) -> int:
-    """Record the fixed initial set as of ``now`` (time T) and return its size.
+    """Record the fixed initial set as of ``now`` (time T, ``select_initial_set``) and return its size.
 
     Activities created or edited after T are recognised by an ``edited_pos``
     above ``window_pos`` (the user's position at T), so the set never has to be
@@ -113,9 +134,8 @@ def fix_initial_window(session: Session, user: User, *, now: datetime, policy: W
     nothing in either. Devices learn of the new set through the change log
     when the caller wraps this in ``membership_logged``.
     """
-    start = window_start(now, user.timezone, policy.months_back)
-    end = now if policy.end_at_enable else None
-    members = _window_members(session, user, start, end, policy.cap)
+    selection = select_initial_set(session, user, now=now, policy=policy)
+    members = selection.members
     session.execute(delete(InitialWindowEntry).where(InitialWindowEntry.user_id == user.id))
     if members:
         session.execute(
@@ -127,7 +147,8 @@ def fix_initial_window(session: Session, user: User, *, now: datetime, policy: W
     # position taken later in this transaction.
     session.execute(
         update(User).where(User.id == user.id)
-        .values(sync_pos=User.sync_pos + 1, window_pos=User.sync_pos + 1, window_start=start, window_end=end)
+        .values(sync_pos=User.sync_pos + 1, window_pos=User.sync_pos + 1,
+                window_start=selection.start, window_end=selection.end)
         .execution_options(synchronize_session=False)
     )
     session.expire(user, ["sync_pos", "window_pos", "window_start", "window_end"])
