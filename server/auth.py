@@ -1,4 +1,4 @@
-"""Logins: CRM e-mail + app password, cached without delaying a disable.
+"""Logins: CRM e-mail + a device's app password, cached without delaying a disable or a revocation.
 
 ``Auth.authenticate`` is what the crm-caldav handler calls for every request.
 ``Auth`` is also a Radicale auth plugin, so a stock Radicale can load it by
@@ -14,11 +14,13 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import unquote
 
 from radicale import config as radicale_config
@@ -26,12 +28,15 @@ from radicale.auth import BaseAuth
 
 from crm_model.records import UserRecord
 from crm_model.services import calendar as calendar_service
+from crm_model.services import devices as device_service
 from crm_model.services import users as user_service
 from storage_plugin.backend import CalendarBackend
 
 CACHE_LIMIT = 10_000
 MAX_PASSWORD_CHARS = 4096  # app passwords are 19 characters; no account has a longer one
 CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
+USE_INTERVAL_SECONDS = device_service.USE_INTERVAL.total_seconds()
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class _CachedLogin:
     email: str
     user_id: int
     credentials_version: int
+    device_id: int
     expires: float
 
 
@@ -62,11 +68,16 @@ def basic_credentials(authorization: str) -> tuple[str, str] | None:
 
 
 class Auth(BaseAuth):
-    """Checks app passwords (pbkdf2 hashes) and caches successes by a keyed digest.
+    """Checks device app passwords (pbkdf2 hashes) and caches successes by a keyed digest.
 
     The slow hash is paid once per cache period; every request still reads the
-    user's row, so a disable or a new password takes effect on the very next
-    request (SPEC 6).
+    user's row, so a disable or a revocation takes effect on the very next
+    request (SPEC 6). A cached login holds (user id, credentials_version);
+    revoking a device bumps the user's credentials_version (see
+    ``devices.revoke_device``), so the revoked password fails at once, also
+    within the cache period, with no extra read on the hot path. The price:
+    the user's other devices check their hash once more after a revocation.
+    The cache also keeps the device id, for ``note_use``.
     """
 
     def __init__(self, configuration: radicale_config.Configuration, *,
@@ -81,6 +92,7 @@ class Auth(BaseAuth):
         self._cache: dict[bytes, _CachedLogin] = {}
         self._key = secrets.token_bytes(32)  # cache keys never hold passwords
         self._lock = threading.Lock()
+        self._uses: dict[int, float] = {}  # device id -> when this process last wrote its use
 
     def authenticate(self, login: str, password: str) -> UserRecord | None:
         """The calendar user for these credentials, or None when they do not hold.
@@ -98,13 +110,13 @@ class Auth(BaseAuth):
                 return None
             if self._cached(login, digest) == (user.id, user.credentials_version):
                 return user
-            verified = user_service.verify_login(session, login=login, password=password)
+            verified = user_service.verify_device_login(session, login=login, password=password)
         if verified is None:
             with self._lock:
                 self._cache.pop(digest, None)
             return None
-        self._remember(digest, verified)
-        return verified
+        self._remember(digest, verified.user, verified.device_id)
+        return verified.user
 
     def remembered(self, login: str, password: str) -> tuple[int, int] | None:
         """(user id, credentials version) of a login checked within the cache period, else None.
@@ -114,18 +126,42 @@ class Auth(BaseAuth):
         """
         return self._cached(*self._cache_key(login, password))
 
+    def note_use(self, login: str, password: str, *, user_agent: str, address: str) -> None:
+        """Record the last use of the device of a login that just held; best effort.
+
+        Call it after the request's read transaction has ended. Needs no
+        database read (the device id comes from the cache) and writes at most
+        once a minute per device from this process (and, by the condition in
+        ``devices.record_device_use``, once a minute between processes). A
+        failure to write is logged and never fails the request.
+        """
+        cached = self._cache.get(self._cache_key(login, password)[1])
+        now = time.monotonic()
+        if cached is None or now - self._uses.get(cached.device_id, -USE_INTERVAL_SECONDS) < USE_INTERVAL_SECONDS:
+            return
+        with self._lock:
+            if len(self._uses) > CACHE_LIMIT:
+                self._uses.clear()
+            self._uses[cached.device_id] = now
+        try:
+            with self._backend.writing() as session:
+                device_service.record_device_use(session, device_id=cached.device_id, user_agent=user_agent,
+                                                 address=address, now=datetime.now(UTC))
+        except Exception:  # best effort: the request matters more than its bookkeeping
+            logger.warning("could not record the last use of device %s", cached.device_id)
+
     def _cached(self, login: str, digest: bytes) -> tuple[int, int] | None:
         cached = self._cache.get(digest)
         if cached is None or cached.expires <= time.monotonic() or cached.email != login:
             return None
         return cached.user_id, cached.credentials_version
 
-    def _remember(self, digest: bytes, user: UserRecord) -> None:
+    def _remember(self, digest: bytes, user: UserRecord, device_id: int) -> None:
         with self._lock:
             if len(self._cache) > CACHE_LIMIT:
                 self._cache.clear()
             self._cache[digest] = _CachedLogin(
-                user.email, user.id, user.credentials_version, time.monotonic() + self._cache_seconds)
+                user.email, user.id, user.credentials_version, device_id, time.monotonic() + self._cache_seconds)
 
     def _cache_key(self, login: str, password: str) -> tuple[str, bytes]:
         """The normalised login and the keyed digest its cached check is stored under."""

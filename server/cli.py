@@ -10,75 +10,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
-from crm_model.db import make_engine, make_session_factory, schema_is_current, upgrade_schema
-from crm_model.errors import CrmError, NotFoundError
+from crm_model.db import make_session_factory
+from crm_model.errors import NotFoundError
 from crm_model.services import transfer
 from crm_model.services import users as user_service
-from server.config import ConfigError, Settings, load_settings
-
-
-class Context:
-    """Settings and a lazily opened database for one command."""
-
-    def __init__(self, config_file: str | None) -> None:
-        self.config_file = config_file
-        self._settings: Settings | None = None
-        self._engine: Any = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            try:
-                self._settings = load_settings(self.config_file)
-            except ConfigError as error:
-                raise click.ClickException(str(error)) from None
-        return self._settings
-
-    @property
-    def engine(self) -> Any:
-        if self._engine is None:
-            try:
-                # Admin work (a 50,000-activity import) may run statements longer than a request's limit.
-                self._engine = make_engine(self.settings.database_url, self.settings.database_limits,
-                                           long_statements=True)
-                if not schema_is_current(self._engine):
-                    upgrade_schema(self._engine)
-            except SQLAlchemyError as error:
-                raise click.ClickException(f"cannot open the database: {_first_line(error)}") from None
-            except ValueError as error:  # a malformed URL
-                raise click.ClickException(f"CRM_CALDAV_DB: {error}") from None
-        return self._engine
-
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """One all-or-nothing transaction; domain errors become clean messages."""
-        try:
-            with make_session_factory(self.engine).begin() as session:
-                yield session
-        except CrmError as error:
-            raise click.ClickException(str(error)) from None
-        except SQLAlchemyError as error:
-            raise click.ClickException(f"database error: {_first_line(error)}") from None
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else error.__class__.__name__
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-pass_context = click.make_pass_decorator(Context)
+from server.cli_caldav import caldav
+from server.cli_context import Context, now, pass_context
 
 
 @click.group()
@@ -120,19 +62,26 @@ def serve(context: Context, host: str, port: int, demo: bool, workers: int, thre
 
 
 def _prepare_demo(context: Context) -> None:
+    """Fill an empty database with the demo CRM and print a first login per demo user.
+
+    A demo user already enabled (a second ``serve --demo``) keeps its devices
+    and passwords: the line printed says so instead of a new password.
+    """
     from server.demo import DEMO_USERS, demo_data
 
     with context.transaction() as session:
         if not user_service.list_user_emails(session):
-            transfer.import_data(session, demo_data(date.today()), now=_now(),
+            transfer.import_data(session, demo_data(date.today()), now=now(),
                                  policy=context.settings.window_policy)
         for email, _, _ in DEMO_USERS:
             if user_service.find_user(session, email=email) is None:
                 continue
             _, password = user_service.enable_caldav(
-                session, email=email, password=None, now=_now(), policy=context.settings.window_policy
+                session, email=email, password=None, now=now(), policy=context.settings.window_policy
             )
-            click.echo(f"{email} {password}")
+            click.echo(f"{email} {password}" if password is not None else
+                       f"{email}: CalDAV already enabled, logins unchanged "
+                       f"(crm-caldav caldav password list {email})")
     sys.stdout.flush()  # the logins must show before the server blocks
 
 
@@ -146,7 +95,7 @@ def import_command(context: Context, file: Any) -> None:
     except json.JSONDecodeError as error:
         raise click.ClickException(f"{file.name}: not JSON (line {error.lineno}: {error.msg})") from None
     with context.transaction() as session:
-        summary = transfer.import_data(session, data, now=_now(), policy=context.settings.window_policy)
+        summary = transfer.import_data(session, data, now=now(), policy=context.settings.window_policy)
     click.echo(
         f"imported {summary.users} users, {summary.contacts} contacts, {summary.leads} leads; "
         f"activities: {summary.activities_created} created, {summary.activities_updated} updated, "
@@ -164,86 +113,7 @@ def export_command(context: Context, owner: str | None) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-@cli.group()
-def caldav() -> None:
-    """Turn CalDAV on or off per user and see their sync state."""
-
-
-def _server_url(context: Context) -> str:
-    return context.settings.public_url or "http://127.0.0.1:5232/"
-
-
-@caldav.command("enable")
-@click.argument("email")
-@click.option("--password-stdin", is_flag=True, help="Read the app password from standard input.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@pass_context
-def caldav_enable(context: Context, email: str, password_stdin: bool, as_json: bool) -> None:
-    """Enable CalDAV for EMAIL (records T, the start of the initial window) and print the login."""
-    password = None
-    if password_stdin:
-        password = sys.stdin.read()
-        password = password[:-1] if password.endswith("\n") else password
-        if not password:
-            raise click.ClickException("no password on standard input")
-    with context.transaction() as session:
-        user, password = user_service.enable_caldav(
-            session, email=email, password=password, now=_now(), policy=context.settings.window_policy
-        )
-    url = _server_url(context)
-    if as_json:
-        click.echo(json.dumps({"url": url, "login": user.email, "password": password}))
-    else:
-        click.echo(f"server: {url}\nlogin: {user.email}\npassword: {password}")
-
-
-@caldav.command("disable")
-@click.argument("email")
-@pass_context
-def caldav_disable(context: Context, email: str) -> None:
-    """Disable CalDAV for EMAIL; their logins fail from now on."""
-    with context.transaction() as session:
-        user = user_service.disable_caldav(session, email=email)
-    click.echo(f"CalDAV disabled for {user.email}")
-
-
-@caldav.command("settings")
-@click.argument("email")
-@click.option("--sync-type", type=click.Choice(["two-way", "read-only"]))
-@click.option("--types", help="Comma-separated activity types to sync, e.g. meeting,call.")
-@pass_context
-def caldav_settings(context: Context, email: str, sync_type: str | None, types: str | None) -> None:
-    """Show or change EMAIL's sync settings; new types start a new initial window."""
-    with context.transaction() as session:
-        user = user_service.update_sync_settings(
-            session, email=email, sync_type=sync_type,
-            synced_types=tuple(types.split(",")) if types is not None else None,
-            now=_now(), policy=context.settings.window_policy,
-        )
-    click.echo(f"{user.email}: sync type {user.sync_type}, types {','.join(user.synced_types)}")
-
-
-@caldav.command("status")
-@click.argument("email", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pass_context
-def caldav_status(context: Context, email: str | None, as_json: bool) -> None:
-    """Show CalDAV state for EMAIL, or for every user."""
-    with context.transaction() as session:
-        emails = [email] if email else user_service.list_user_emails(session)
-        states = [user_service.caldav_status(session, email=e) for e in emails]
-    if as_json:
-        rows = [_status_dict(s) for s in states]
-        click.echo(json.dumps(rows[0] if email else rows, indent=2))
-        return
-    for s in states:
-        since = f"since {s.enabled_at:%Y-%m-%d %H:%M} UTC" if s.enabled and s.enabled_at else ""
-        last = f"{s.last_sync_at:%Y-%m-%d %H:%M} UTC" if s.last_sync_at else "never"
-        click.echo(
-            f"{s.email}: {'enabled' if s.enabled else 'disabled'} {since}; {s.sync_type}, "
-            f"types {','.join(s.synced_types)}; initial set {s.initial_set_size}, "
-            f"offered {s.offered}; last sync {last}"
-        )
+cli.add_command(caldav)
 
 
 @cli.command("explain")
@@ -267,14 +137,37 @@ def explain(context: Context, email: str, activity_id: str) -> None:
     sys.exit(0 if explanation.on_calendar else 1)
 
 
-def _status_dict(status: Any) -> dict[str, Any]:
-    return {
-        "email": status.email, "enabled": status.enabled,
-        "enabled_at": status.enabled_at.isoformat() if status.enabled_at else None,
-        "sync_type": status.sync_type, "synced_types": list(status.synced_types),
-        "initial_set_size": status.initial_set_size, "offered": status.offered,
-        "last_sync_at": status.last_sync_at.isoformat() if status.last_sync_at else None,
-    }
+@cli.group()
+def admin() -> None:
+    """Accounts of the admin web page (not CalDAV app passwords)."""
+
+
+@admin.command("add")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (also when piped).")
+@pass_context
+def admin_add(context: Context, email: str, password_stdin: bool) -> None:
+    """Create an admin account EMAIL: the password comes from standard input when piped, else is generated."""
+    from crm_model.services import admins as admin_service
+    from crm_model.services.passwords import generate_app_password
+
+    password = _piped_password(required=password_stdin)
+    generated = password is None
+    password = password or generate_app_password()
+    with context.transaction() as session:
+        record = admin_service.add_admin(session, email=email, password=password, now=now())
+    click.echo(f"admin {record.email} added" + (f"\npassword: {password}" if generated else ""))
+
+
+def _piped_password(*, required: bool) -> str | None:
+    """The password on standard input (one trailing newline stripped) when asked for or piped, else None."""
+    if not required and sys.stdin.isatty():
+        return None
+    password = sys.stdin.read()
+    password = password[:-1] if password.endswith("\n") else password
+    if required and not password:
+        raise click.ClickException("no password on standard input")
+    return password or None
 
 
 def main() -> None:

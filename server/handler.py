@@ -24,6 +24,7 @@ from radicale import pathutils
 
 from crm_model.records import UserRecord
 from server import principal, request_checks
+from server.admin import is_admin_path
 from server.auth import Auth, basic_credentials
 from server.http import AnswerBody, encode_answer
 from server.throttle import LoginThrottle
@@ -87,8 +88,10 @@ class CalDavHandler:
     """WSGI application: authentication, our answers, and Radicale for the rest."""
 
     def __init__(self, radicale_app: WsgiApp, *, backend: CalendarBackend, auth: Auth,
-                 throttle: LoginThrottle, max_event_bytes: int, fast_reports: bool = True) -> None:
+                 throttle: LoginThrottle, max_event_bytes: int, fast_reports: bool = True,
+                 admin_app: WsgiApp | None = None) -> None:
         self._radicale = radicale_app
+        self._admin_app = admin_app  # /admin/: its own login, before any CalDAV authentication
         self._backend = backend
         self._auth = auth
         self._max_event_bytes = max_event_bytes
@@ -96,6 +99,8 @@ class CalDavHandler:
         self._fast_reports = fast_reports
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self._admin_app is not None and is_admin_path(environ.get("PATH_INFO", "")):
+            return self._admin_app(environ, start_response)
         try:
             answer = self._handle(environ)
             if answer is None:
@@ -126,8 +131,10 @@ class CalDavHandler:
         if hot is not None and credentials is not None:
             answer = self._answer_hot(request, hot, credentials)  # one transaction: phones' polls
             if answer is not None:
+                self._note_use(environ, credentials)
                 return answer
         user = self._authenticate(credentials, address)
+        self._note_use(environ, credentials)
         environ["REMOTE_USER"] = user.email
         if request.parts and request.parts[0] != user.email:
             raise Refusal(403, NOT_YOURS_MESSAGE, "D:need-privileges")
@@ -202,6 +209,12 @@ class CalDavHandler:
             logger.info("Failed login for %s from %s", login, address)
             raise Unauthorized()
         return user
+
+    def _note_use(self, environ: dict, credentials: tuple[str, str] | None) -> None:
+        """Record the device's last use (client, address): best effort, at most once a minute per device."""
+        if credentials is not None:
+            self._auth.note_use(*credentials, user_agent=environ.get("HTTP_USER_AGENT", ""),
+                                address=environ.get("REMOTE_ADDR", ""))
 
     def _put(self, request: DavRequest, user: UserRecord) -> Answer:
         if not request.is_event:
