@@ -7,7 +7,9 @@ Layer: server.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -16,6 +18,7 @@ from radicale import config as radicale_config
 from sqlalchemy import Engine
 
 from crm_model.db import make_engine, make_session_factory, schema_is_current, upgrade_schema
+from server.admin import AdminApp, PageSettings
 from server.auth import Auth
 from server.config import Settings
 from server.handler import CalDavHandler
@@ -80,5 +83,10 @@ def create_app(settings: Settings, engine: Engine | None = None, *, fast_path: b
     auth = Auth(application.configuration, backend=backend, cache_seconds=settings.login_cache_seconds)
     throttle = LoginThrottle(free_failures=settings.login_free_failures,
                              backoff_max=settings.login_backoff_max_seconds)
+    admin = AdminApp(write_sessions=make_session_factory(engine, write=True),
+                     read_sessions=make_session_factory(engine, write=False), throttle=throttle,
+                     settings=PageSettings(policy=settings.window_policy, public_url=settings.public_url,
+                                           now=lambda: datetime.now(UTC)),
+                     clock=time.monotonic)
     return CalDavHandler(application, backend=backend, auth=auth, throttle=throttle,
-                         max_event_bytes=settings.max_event_bytes, fast_reports=fast_path)
+                         max_event_bytes=settings.max_event_bytes, fast_reports=fast_path, admin_app=admin)
