@@ -38,6 +38,7 @@ CALDAV = "urn:ietf:params:xml:ns:caldav"
 CALSERVER = "http://calendarserver.org/ns/"
 GETETAG = f"{{{DAV}}}getetag"
 GETCONTENTTYPE = f"{{{DAV}}}getcontenttype"
+RESOURCETYPE = f"{{{DAV}}}resourcetype"  # RFC 4918 15.9: empty for a calendar object resource
 CALENDAR_DATA = f"{{{CALDAV}}}calendar-data"
 GETCTAG = f"{{{CALSERVER}}}getctag"
 SYNC_TOKEN = f"{{{DAV}}}sync-token"
@@ -277,6 +278,8 @@ def _response_template(props: tuple[str, ...], href_prefix: str) -> str:
             found.append("<C:calendar-data>{data}</C:calendar-data>")
         elif prop == GETCONTENTTYPE:
             found.append(f"<getcontenttype>{CONTENT_TYPE}</getcontenttype>")
+        elif prop == RESOURCETYPE:
+            found.append("<resourcetype/>")
         else:
             missing.append(_literal(_empty_element(prop)))
     text = f"<response><href>{_literal(href_prefix)}{{href}}</href>"

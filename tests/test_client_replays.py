@@ -273,10 +273,6 @@ def test_davx5_sync_collection_limit_is_kept_or_refused(davx5):
     assert len(members) == len(dav.offered(davx5)) or page.responses[_href(CAL)]["status"] == 507
 
 
-@pytest.mark.xfail(strict=True, reason="sync-collection answers DAV:resourcetype of each member 404 "
-                   "(storage_plugin/reports.py _response_template knows only getetag, getcontenttype and "
-                   "calendar-data; Radicale's report.py alike), while PROPFIND answers <resourcetype/>; RFC 4918 "
-                   "15.9 defines it on every resource. DAVx5 asks for it to skip sub-collections")
 def test_davx5_sync_collection_reports_the_resourcetype_of_each_event(davx5):
     first = _davx5_sync(davx5, "")
     for response in first.responses.values():
