@@ -143,6 +143,16 @@ def test_profile_link_downloads_the_new_devices_profile_once(site):
         assert phone.get(link).status_code == 404
 
 
+def test_a_refused_form_value_is_named_on_the_users_page_and_changes_nothing(site):
+    client, token = _logged_in(site.url)
+    assert client.post(f"/admin/users/{ALICE}/devices", data={"csrf": token, "label": "Phone"}).status_code == 200
+    again = client.post(f"/admin/users/{ALICE}/devices", data={"csrf": token, "label": "Phone"})
+    assert again.status_code == 400 and "already has a device labelled" in again.text
+    assert client.get(f"/admin/users/{ALICE}").text.count("Revoke Phone") == 1
+    unknown = client.get("/admin/users/nobody@example.com")
+    assert unknown.status_code == 404
+
+
 @dataclass
 class SteadyDevice:
     """A device that polls the calendar by sync token between the admin's steps."""
