@@ -133,16 +133,19 @@ def _timed_end(event: icalendar.Component, start: datetime, definitions: Definit
 def localized(prop: Any, definitions: Definitions) -> datetime | None:
     """A DATE-TIME property as an aware datetime, or None when floating or its TZID has no zone.
 
-    UTC ("Z") and the names icalendar finds by itself in tzdata (IANA, Windows,
-    vendor-prefixed IANA names) as icalendar read them; a TZID defined only by
-    the client's VTIMEZONE through ``rules.zone_of`` (any other zone icalendar
-    attached came from its process-wide cache and is not this client's).
+    UTC ("Z") as icalendar read it; a TZID in the zone ``rules.zone_of`` gives
+    (IANA or Windows name, else the client's own VTIMEZONE: the zone rendering
+    uses); else the zone icalendar guessed from tzdata (a vendor-prefixed IANA
+    name, "/freeassociation.sourceforge.net/Europe/Berlin"). Any other zone
+    icalendar attached came from its process-wide cache and is not this client's.
     """
     value, tzid = prop.dt, prop.params.get("TZID")
-    if value.tzinfo is not None and (not tzid or isinstance(value.tzinfo, ZoneInfo)):
-        return value  # type: ignore[no-any-return]
-    zone = rules.zone_of(tzid, definitions) if tzid else None
-    return None if zone is None else value.replace(tzinfo=zone)
+    if not tzid:
+        return value if value.tzinfo is not None else None
+    zone = rules.zone_of(tzid, definitions)
+    if zone is not None:
+        return value.replace(tzinfo=zone)  # type: ignore[no-any-return]
+    return value if isinstance(value.tzinfo, ZoneInfo) else None
 
 
 def _definition_losses(tzid: str | None, definitions: Definitions) -> list[str]:

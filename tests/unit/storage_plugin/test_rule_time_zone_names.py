@@ -173,3 +173,14 @@ def test_defined_zone_reads_only_what_dateutil_can_and_refuses_sub_day_rules():
     assert rules.defined_zone(_vtimezone("x", "+0100", rule="FREQ=YEARLY;BYHOUR=1,2,3")) is None
     assert rules.defined_zone(["BEGIN:VTIMEZONE", "TZID:x", "END:VTIMEZONE"]) is None
     assert rules.definition_tzid(_vtimezone(r"a\, b\; c", "+0100")) == "a, b; c"
+
+
+def test_vendor_prefixed_tzid_with_its_vtimezone_is_read_and_served_in_that_definition():
+    # Evolution's "/freeassociation.sourceforge.net/Europe/Berlin": icalendar would guess tzdata's
+    # Europe/Berlin from the name; the client's own definition (here +05:00) is what rendering uses.
+    name = "/example.org/2026/Europe/Berlin"
+    with pytest.warns(Warning):  # icalendar says it guessed a zone from the name, which is not used
+        reading = _read(_event(f"TZID={name}", _vtimezone(name, "+0500")))
+    assert (reading.draft.starts_at, reading.draft.tzid, reading.losses) == (
+        datetime(2026, 9, 17, 8, tzinfo=UTC), name, ())
+    assert f"DTSTART;TZID={name}:20260917T130000\r\n" in to_ical.render_vcalendar(_record(reading.draft))
