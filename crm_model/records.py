@@ -231,3 +231,23 @@ class PreviewRecord:
     type_not_synced: PreviewGroup
     outside_window: PreviewGroup  # before the window's start (or after its end when it ends at enable)
     over_cap: PreviewGroup
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRecord:
+    """One subscription feed as the CLI and the admin page show it (never its token or the token's hash).
+
+    Times are tz-aware UTC; ``last_used_at`` is None until the feed is first
+    fetched, ``revoked_at`` None while its URL serves the calendar.
+    """
+
+    id: int
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def revoked(self) -> bool:
+        """True once the feed's URL no longer serves the calendar."""
+        return self.revoked_at is not None

@@ -21,6 +21,7 @@ from crm_model.db import make_engine, make_session_factory, schema_is_current, u
 from server.admin import AdminApp, PageSettings
 from server.auth import Auth
 from server.config import Settings
+from server.feeds import FeedServer
 from server.handler import CalDavHandler
 from server.http import ServingLimits
 from server.rights import Rights
@@ -89,4 +90,5 @@ def create_app(settings: Settings, engine: Engine | None = None, *, fast_path: b
                                            now=lambda: datetime.now(UTC)),
                      clock=time.monotonic)
     return CalDavHandler(application, backend=backend, auth=auth, throttle=throttle,
-                         max_event_bytes=settings.max_event_bytes, fast_reports=fast_path, admin_app=admin)
+                         max_event_bytes=settings.max_event_bytes, fast_reports=fast_path, admin_app=admin,
+                         feeds=FeedServer(backend))

@@ -21,6 +21,7 @@ from crm_model.services import transfer
 from crm_model.services import users as user_service
 from server.cli_caldav import caldav
 from server.cli_context import Context, now, pass_context
+from server.cli_feeds import feed
 
 
 @click.group()
@@ -114,6 +115,7 @@ def export_command(context: Context, owner: str | None) -> None:
 
 
 cli.add_command(caldav)
+caldav.add_command(feed)
 
 
 @cli.command("explain")

@@ -26,6 +26,7 @@ from crm_model.records import UserRecord
 from server import principal, request_checks
 from server.admin import is_admin_path
 from server.auth import Auth, basic_credentials
+from server.feeds import FeedServer, is_feed_path
 from server.http import AnswerBody, encode_answer
 from server.throttle import LoginThrottle
 from storage_plugin import paths, reports, tokens
@@ -89,9 +90,10 @@ class CalDavHandler:
 
     def __init__(self, radicale_app: WsgiApp, *, backend: CalendarBackend, auth: Auth,
                  throttle: LoginThrottle, max_event_bytes: int, fast_reports: bool = True,
-                 admin_app: WsgiApp | None = None) -> None:
+                 admin_app: WsgiApp | None = None, feeds: FeedServer | None = None) -> None:
         self._radicale = radicale_app
         self._admin_app = admin_app  # /admin/: its own login, before any CalDAV authentication
+        self._feeds = feeds  # /feeds/<token>.ics: the token is the credential; no login, no throttle
         self._backend = backend
         self._auth = auth
         self._max_event_bytes = max_event_bytes
@@ -120,6 +122,9 @@ class CalDavHandler:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         path = pathutils.sanitize_path(environ.get("PATH_INFO", "/"))
         request_checks.check_path(path)
+        if self._feeds is not None and is_feed_path(path):
+            feed = self._feeds.answer(environ, method, path)
+            return Answer(feed.status, feed.headers, feed.body, feed.after)
         if method == "OPTIONS" or any(p in path + "/" for p in UNAUTHENTICATED_PATHS):
             return None
         request = self._read_request(environ, method, path)

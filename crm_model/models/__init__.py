@@ -7,6 +7,7 @@ from crm_model.models.activities import Activity, Participant
 from crm_model.models.admins import Admin
 from crm_model.models.changes import CalendarChange, InitialWindowEntry
 from crm_model.models.devices import Device
+from crm_model.models.feeds import Feed
 from crm_model.models.parties import Contact, Lead
 from crm_model.models.renderings import ActivityRendering, RendererState
 from crm_model.models.users import User
@@ -18,6 +19,7 @@ __all__ = [
     "CalendarChange",
     "Contact",
     "Device",
+    "Feed",
     "InitialWindowEntry",
     "Lead",
     "Participant",
