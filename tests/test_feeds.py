@@ -5,6 +5,7 @@ ETag by 304, and a revoked feed and a guessed URL get the same 404 after the sam
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import event
 
 from crm_model.db import make_engine, make_session_factory
+from crm_model.services import admins as admin_service
 from crm_model.services import feeds as feed_service
 from tests import dav
 from tests.conftest import Crm
@@ -185,3 +187,39 @@ def test_a_fetch_records_the_feeds_last_use_at_most_once_a_minute(alice, crm, da
     finally:
         engine.dispose()
     assert _feeds(crm)["Calendar app"]["last_used_at"] == first.isoformat()
+
+
+ADMIN, ADMIN_PASSWORD = "admin@example.com", "correct horse battery staple"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def _admin_client(server) -> tuple[httpx.Client, str]:
+    with make_session_factory(server.engine, write=True).begin() as session:
+        admin_service.add_admin(session, email=ADMIN, password=ADMIN_PASSWORD, now=datetime.now(UTC))
+    client = httpx.Client(base_url=server.url, timeout=30)
+    form = client.get("/admin/login")
+    client.post("/admin/login", data={"csrf": CSRF.findall(form.text)[0], "email": ADMIN,
+                                      "password": ADMIN_PASSWORD})
+    return client, CSRF.findall(client.get("/admin/").text)[0]
+
+
+def test_admin_page_adds_a_feed_showing_its_url_once_lists_and_revokes_it(alice, crm, server):
+    client, csrf = _admin_client(server)
+    try:
+        assert f"/admin/users/{ALICE}/feeds" in client.get(f"/admin/users/{ALICE}").text
+        added = client.post(f"/admin/users/{ALICE}/feeds", data={"csrf": csrf, "label": "Outlook"})
+        assert added.status_code == 200
+        url = re.search(r'id="feed-url">([^<]+)<', added.text)[1]  # type: ignore[index]
+        assert f'href="webcal://{url.split("://", 1)[1]}"' in added.text
+        assert httpx.get(url).status_code == 200
+
+        listing = client.get(f"/admin/users/{ALICE}/feeds")
+        assert "Outlook" in listing.text and url.split("/feeds/")[1] not in listing.text
+        assert client.post(f"/admin/users/{ALICE}/feeds", data={"label": "Google"}).status_code == 403  # no CSRF
+        feed_id = _feeds(crm)["Outlook"]["id"]
+        revoked = client.post(f"/admin/users/{ALICE}/feeds/{feed_id}/revoke", data={"csrf": csrf})
+        assert revoked.status_code == 303
+        assert "revoked" in client.get(f"/admin/users/{ALICE}/feeds").text
+    finally:
+        client.close()
+    assert httpx.get(url).status_code == 404

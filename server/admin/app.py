@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_model.services import admins as admin_service
+from server.admin.feed_pages import FeedPages
 from server.admin.pages import Pages, PageSettings
 from server.admin.rendering import Templates
 from server.admin.sessions import AdminSession, DownloadStore, SessionStore, new_token
@@ -51,6 +52,8 @@ class AdminApp:
         self._templates = Templates()
         self._pages = Pages(write_sessions=write_sessions, read_sessions=read_sessions, templates=self._templates,
                             downloads=DownloadStore(clock=clock), settings=settings)
+        self._feed_pages = FeedPages(write_sessions=write_sessions, read_sessions=read_sessions,
+                                     templates=self._templates, settings=settings)
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
@@ -75,7 +78,7 @@ class AdminApp:
             self._sessions.end(request.cookies.get(SESSION_COOKIE))
             return redirect(f"{request.root}/login",
                             [set_cookie(SESSION_COOKIE, "", path=f"{request.root}/", secure=request.https, max_age=0)])
-        return self._pages.answer(request, session)
+        return self._feed_pages.answer(request, session) or self._pages.answer(request, session)
 
     def _forbidden(self, request: Request, session: AdminSession | None) -> Response:
         logger.warning("Admin form refused from %s: no valid CSRF token", request.address)
