@@ -16,6 +16,7 @@ from crm_model.records import CalDavStatus, DeviceRecord, PreviewGroup, PreviewR
 from crm_model.services import devices as device_service
 from crm_model.services import users as user_service
 from crm_model.services.preview import preview as preview_service
+from server import profiles
 from server.cli_context import Context, now, pass_context, server_url
 
 
@@ -173,12 +174,19 @@ def password_list(context: Context, email: str, as_json: bool) -> None:
 
 @password.command("revoke")
 @click.argument("email")
-@click.argument("label_or_id", metavar="LABEL-or-ID")
+@click.argument("name", metavar="LABEL-or-ID")
 @pass_context
-def password_revoke(context: Context, email: str, label_or_id: str) -> None:
-    """Revoke one device of EMAIL: its password fails at once; other devices keep working."""
+def password_revoke(context: Context, email: str, name: str) -> None:
+    """Revoke one device of EMAIL: its password fails at once; other devices keep working.
+
+    \b
+    LABEL-or-ID names the device (ids are in `caldav password list`):
+      #3 or id:3   the device with id 3, whatever the labels
+      anything else   the label of a device not yet revoked; a number
+                      no such device has as its label is taken as an id
+    """
     with context.transaction() as session:
-        device = device_service.revoke_device(session, email=email, label_or_id=label_or_id, now=now())
+        device = device_service.revoke_device_named(session, email=email, name=name, now=now())
     click.echo(f"revoked {device.label!r} (id {device.id}) of {user_service.normalize_email(email)}: "
                "its password no longer logs in")
 
@@ -189,6 +197,31 @@ def _device_dict(device: DeviceRecord) -> dict[str, Any]:
         "last_used_at": _iso(device.last_used_at), "last_user_agent": device.last_user_agent,
         "last_address": device.last_address, "revoked_at": _iso(device.revoked_at),
     }
+
+
+@caldav.command("profile")
+@click.argument("email")
+@click.option("--label", required=True, help="The device's name, e.g. \"Patricia's iPhone\".")
+@pass_context
+def caldav_profile(context: Context, email: str, label: str) -> None:
+    """Make a new device password for EMAIL and print its iPhone/Mac configuration profile.
+
+    \b
+      crm-caldav caldav profile EMAIL --label iPhone > iphone.mobileconfig
+
+    The .mobileconfig (an XML plist, unsigned) goes to standard output; host, port and TLS
+    come from CRM_CALDAV_PUBLIC_URL. The password is in the profile only; the device is
+    listed and revoked like any other (caldav password list / revoke).
+    """
+    url = server_url(context)
+    with context.transaction() as session:
+        device, secret = device_service.add_device(session, email=email, label=label, now=now())
+        login = user_service.normalize_email(email)
+        try:
+            body = profiles.mobileconfig(public_url=url, email=login, password=secret, label=device.label)
+        except ValueError as error:  # nothing is committed: no device without its profile
+            raise click.ClickException(f"CRM_CALDAV_PUBLIC_URL: {error}") from None
+    click.echo(body, nl=False)  # bytes go to stdout's binary buffer, untouched
 
 
 @caldav.command("preview")

@@ -5,9 +5,13 @@ the login cache period, and never affects the user's other devices."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
+from crm_model.db import make_engine, make_session_factory
+from crm_model.errors import NotFoundError
+from crm_model.services import devices as device_service
 from tests import dav
 from tests.conftest import Crm
 from tests.factories import ALICE, BOB, activity, soon, user
@@ -110,3 +114,54 @@ def test_new_device_password_opens_caldav_alongside_the_first(alice, crm, server
     with server.client(ALICE, iphone_password) as iphone, server.client(ALICE, alice) as laptop:
         assert _sync(iphone).hrefs(200) == _sync(laptop).hrefs(200)
     assert _devices(crm)[IPHONE]["last_used_at"] is not None
+
+
+@pytest.fixture
+def decoy(alice: str, crm: Crm) -> dict[str, int]:
+    """Alice's "Laptop" and a device labelled with the Laptop's id: the ids of both and of the first device."""
+    _add(crm, ALICE, "Laptop")
+    laptop = _devices(crm)["Laptop"]["id"]
+    _add(crm, ALICE, str(laptop))
+    devices = _devices(crm)
+    return {"first": devices["first device"]["id"], "laptop": laptop, "decoy": devices[str(laptop)]["id"]}
+
+
+def _revoked(crm: Crm) -> set[int]:
+    return {d["id"] for d in _devices(crm).values() if d["revoked_at"]}
+
+
+def test_hash_or_id_prefix_revokes_by_id_even_when_a_label_is_that_number(decoy, crm):
+    crm.run("caldav", "password", "revoke", ALICE, f"#{decoy['laptop']}")
+    assert _revoked(crm) == {decoy["laptop"]}
+
+    crm.run("caldav", "password", "revoke", ALICE, f"id:{decoy['decoy']}")
+    assert _revoked(crm) == {decoy["laptop"], decoy["decoy"]}
+    assert "no device with the id" in crm.run("caldav", "password", "revoke", ALICE, "#999999", expect=1).stderr
+
+
+def test_bare_number_is_the_label_of_an_active_device_first_and_only_then_an_id(decoy, crm):
+    number = str(decoy["laptop"])
+
+    crm.run("caldav", "password", "revoke", ALICE, number)
+    assert _revoked(crm) == {decoy["decoy"]}  # the device labelled with the number, not the Laptop
+
+    crm.run("caldav", "password", "revoke", ALICE, number)  # no active device has that label now
+    assert _revoked(crm) == {decoy["decoy"], decoy["laptop"]}
+    assert "LABEL-or-ID" in crm.run("caldav", "password", "revoke", "--help").stdout
+
+
+def test_revoke_by_device_id_as_the_admin_page_does_never_reads_the_id_as_a_label(decoy, crm):
+    engine = make_engine(crm.database_url)
+    now = datetime.now(UTC)
+    try:
+        with make_session_factory(engine).begin() as session:
+            revoked = device_service.revoke_device(session, email=ALICE, device_id=decoy["laptop"], now=now)
+            assert revoked.label == "Laptop"
+            with pytest.raises(ValueError):
+                device_service.revoke_device(session, email=ALICE, label="Laptop", device_id=decoy["laptop"],
+                                             now=now)
+            with pytest.raises(NotFoundError):
+                device_service.revoke_device(session, email=BOB, device_id=decoy["first"], now=now)
+    finally:
+        engine.dispose()
+    assert _revoked(crm) == {decoy["laptop"]}

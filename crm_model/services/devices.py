@@ -74,22 +74,33 @@ def list_devices(session: Session, *, email: str) -> list[DeviceRecord]:
     return [device_record(d) for d in user.devices]
 
 
-def revoke_device(session: Session, *, email: str, label_or_id: str, now: datetime) -> DeviceRecord:
-    """Revoke one device of user ``email``, named by its id or by the label of a device not yet revoked.
+def revoke_device(session: Session, *, email: str, now: datetime, label: str | None = None,
+                  device_id: int | None = None) -> DeviceRecord:
+    """Revoke one device of user ``email``: the one with ``device_id``, or the one not yet revoked with ``label``.
 
-    Its password fails from this commit on, cached logins included: the
-    user's ``credentials_version`` is bumped, which ends every cached login of
-    the user (the server compares it on every request). The user's other
-    devices keep working; each checks its password hash once more. Revoking a
-    device already revoked changes nothing and returns it.
+    Give exactly one of ``label`` and ``device_id``; neither is ever read as
+    the other (a device labelled "3" is not device 3). Its password fails
+    from this commit on, cached logins included: the user's
+    ``credentials_version`` is bumped, which ends every cached login of the
+    user (the server compares it on every request). The user's other devices
+    keep working; each checks its password hash once more. Revoking a device
+    already revoked (by id) changes nothing and returns it.
 
     Raises:
+        ValueError: not exactly one of ``label`` and ``device_id``.
         NotFoundError: no such user, or no device of theirs with that id or label.
     """
+    if (label is None) == (device_id is None):
+        raise ValueError("revoke_device: give exactly one of label= and device_id=")
     user = get_user(session, email=email)
-    device = _find_device(user, label_or_id.strip())
+    if device_id is not None:
+        device = next((d for d in user.devices if d.id == device_id), None)
+        missing = f"{user.email} has no device with the id {device_id}"
+    else:
+        device = _active_device_labelled(user, (label or "").strip())
+        missing = f"{user.email} has no device labelled {label!r} that is not revoked"
     if device is None:
-        raise NotFoundError(f"{user.email} has no device with the id or label {label_or_id!r}")
+        raise NotFoundError(missing)
     if device.revoked_at is None:
         device.revoked_at = now
         user.credentials_version += 1
@@ -97,14 +108,39 @@ def revoke_device(session: Session, *, email: str, label_or_id: str, now: dateti
     return device_record(device)
 
 
-def _find_device(user: User, label_or_id: str) -> Device | None:
-    """The device with this label (not revoked) or, failing that, this id."""
-    for device in user.devices:
-        if device.label == label_or_id and device.revoked_at is None:
-            return device
-    if label_or_id.isdigit():
-        return next((d for d in user.devices if d.id == int(label_or_id)), None)
+def revoke_device_named(session: Session, *, email: str, name: str, now: datetime) -> DeviceRecord:
+    """Revoke the device of user ``email`` that ``name`` names, by the rule of ``caldav password revoke``.
+
+    ``#3`` or ``id:3`` is the device with id 3, whatever the labels. Any other
+    value is the label of a device not yet revoked; only when no such device
+    has that label, a value of digits is taken as an id.
+
+    Raises:
+        NotFoundError: no such user, or no device that ``name`` names.
+    """
+    cleaned = name.strip()
+    explicit_id = _explicit_id(cleaned)
+    if explicit_id is not None:
+        return revoke_device(session, email=email, device_id=explicit_id, now=now)
+    user = get_user(session, email=email)
+    if _active_device_labelled(user, cleaned) is None and cleaned.isdigit():
+        return revoke_device(session, email=email, device_id=int(cleaned), now=now)
+    return revoke_device(session, email=email, label=cleaned, now=now)
+
+
+def _explicit_id(name: str) -> int | None:
+    """The id in ``#3`` or ``id:3`` (case and spaces after the prefix ignored), else None."""
+    for prefix in ("#", "id:"):
+        if name.lower().startswith(prefix):
+            rest = name[len(prefix):].strip()
+            if rest.isdigit():
+                return int(rest)
     return None
+
+
+def _active_device_labelled(user: User, label: str) -> Device | None:
+    """The device of ``user`` with this label that is not revoked (labels are unique among those)."""
+    return next((d for d in user.devices if d.label == label and d.revoked_at is None), None)
 
 
 def record_device_use(session: Session, *, device_id: int, user_agent: str, address: str, now: datetime) -> None:

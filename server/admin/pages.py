@@ -145,7 +145,7 @@ class Pages:
 
     def revoke_device(self, request: Request, session: AdminSession, email: str, device: str) -> Response:
         with self._write.begin() as db:
-            device_service.revoke_device(db, email=email, label_or_id=device, now=self._settings.now())
+            device_service.revoke_device(db, email=email, device_id=int(device), now=self._settings.now())
             user = user_service.get_user_record(db, email=email)
         return redirect(user_path(request.root, user.email))
 

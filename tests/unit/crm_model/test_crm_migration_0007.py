@@ -76,7 +76,7 @@ def test_downgrade_to_0006_keeps_passwords_not_revoked_and_upgrade_again_works(e
     upgrade_schema(engine_at_0006)
     with make_session_factory(engine_at_0006).begin() as session:
         device_service.add_device(session, email="alice@example.com", label="laptop", now=NOW)
-        device_service.revoke_device(session, email="alice@example.com", label_or_id="laptop", now=NOW)
+        device_service.revoke_device(session, email="alice@example.com", label="laptop", now=NOW)
 
     _migrate(engine_at_0006, "0006", down=True)
     assert _rows(engine_at_0006, "SELECT user_id FROM app_passwords") == [(1,)]
