@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import icalendar
@@ -223,3 +224,10 @@ def test_admin_page_adds_a_feed_showing_its_url_once_lists_and_revokes_it(alice,
     finally:
         client.close()
     assert httpx.get(url).status_code == 404
+
+
+def test_readme_documents_the_feed_commands_and_a_subscription_feeds_section():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "\n## Subscription feeds\n" in readme
+    for command in ("add EMAIL --label L [--json]", "list EMAIL [--json]", "revoke EMAIL LABEL-or-ID"):
+        assert f"| `crm-caldav caldav feed {command}` |" in readme
