@@ -17,8 +17,10 @@ import click
 
 from crm_model.db import make_session_factory
 from crm_model.errors import NotFoundError
+from crm_model.services import admins as admin_service
 from crm_model.services import transfer
 from crm_model.services import users as user_service
+from crm_model.services.passwords import generate_app_password
 from server.cli_caldav import caldav
 from server.cli_context import Context, now, pass_context
 from server.cli_feeds import feed
@@ -66,9 +68,10 @@ def _prepare_demo(context: Context) -> None:
     """Fill an empty database with the demo CRM and print a first login per demo user.
 
     A demo user already enabled (a second ``serve --demo``) keeps its devices
-    and passwords: the line printed says so instead of a new password.
+    and passwords: the line printed says so instead of a new password. A
+    database without admin accounts gets DEMO_ADMIN, whose login is printed.
     """
-    from server.demo import DEMO_USERS, demo_data
+    from server.demo import DEMO_ADMIN, DEMO_USERS, demo_data
 
     with context.transaction() as session:
         if not user_service.list_user_emails(session):
@@ -83,6 +86,10 @@ def _prepare_demo(context: Context) -> None:
             click.echo(f"{email} {password}" if password is not None else
                        f"{email}: CalDAV already enabled, logins unchanged "
                        f"(crm-caldav caldav password list {email})")
+        if not admin_service.list_admins(session):
+            password = generate_app_password()
+            admin_service.add_admin(session, email=DEMO_ADMIN, password=password, now=now())
+            click.echo(f"admin page (/admin/): {DEMO_ADMIN} {password}")
     sys.stdout.flush()  # the logins must show before the server blocks
 
 
@@ -150,9 +157,6 @@ def admin() -> None:
 @pass_context
 def admin_add(context: Context, email: str, password_stdin: bool) -> None:
     """Create an admin account EMAIL: the password comes from standard input when piped, else is generated."""
-    from crm_model.services import admins as admin_service
-    from crm_model.services.passwords import generate_app_password
-
     password = _piped_password(required=password_stdin)
     generated = password is None
     password = password or generate_app_password()

@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+DEMO_ADMIN = "admin@zillum.com"  # an admin page login made by `serve --demo`
 DEMO_USERS = [
     ("patriciab@zillum.com", "Patricia Boyle", "Asia/Tokyo"),
     ("marco.rossi@zillum.com", "Marco Rossi", "Europe/Rome"),
