@@ -251,3 +251,22 @@ class FeedRecord:
     def revoked(self) -> bool:
         """True once the feed's URL no longer serves the calendar."""
         return self.revoked_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSessionRecord:
+    """A live login session of the admin page (never its token): whose it is, its CSRF token, its times (UTC)."""
+
+    email: str
+    csrf: str
+    created_at: datetime
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileDownloadRecord:
+    """What a one-time profile link serves, taken once: the user, the device's label and its password."""
+
+    email: str
+    label: str
+    password: str = field(repr=False)

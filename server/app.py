@@ -7,7 +7,6 @@ Layer: server.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
@@ -87,8 +86,7 @@ def create_app(settings: Settings, engine: Engine | None = None, *, fast_path: b
     admin = AdminApp(write_sessions=make_session_factory(engine, write=True),
                      read_sessions=make_session_factory(engine, write=False), throttle=throttle,
                      settings=PageSettings(policy=settings.window_policy, public_url=settings.public_url,
-                                           now=lambda: datetime.now(UTC)),
-                     clock=time.monotonic)
+                                           now=lambda: datetime.now(UTC)))
     return CalDavHandler(application, backend=backend, auth=auth, throttle=throttle,
                          max_event_bytes=settings.max_event_bytes, fast_reports=fast_path, admin_app=admin,
                          feeds=FeedServer(backend))

@@ -4,6 +4,7 @@ Layer: crm_model (private: other packages use crm_model.services and records).
 """
 
 from crm_model.models.activities import Activity, Participant
+from crm_model.models.admin_sessions import AdminSession, ProfileDownload
 from crm_model.models.admins import Admin
 from crm_model.models.changes import CalendarChange, InitialWindowEntry
 from crm_model.models.devices import Device
@@ -16,6 +17,7 @@ __all__ = [
     "Activity",
     "ActivityRendering",
     "Admin",
+    "AdminSession",
     "CalendarChange",
     "Contact",
     "Device",
@@ -23,6 +25,7 @@ __all__ = [
     "InitialWindowEntry",
     "Lead",
     "Participant",
+    "ProfileDownload",
     "RendererState",
     "User",
 ]

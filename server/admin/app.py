@@ -4,10 +4,10 @@ Mounted by server.handler.CalDavHandler at /admin/, before any CalDAV
 authentication: a CalDAV app password (Basic auth) never opens it. Admins log
 in with the accounts of ``crm-caldav admin add`` through a form, throttled
 like CalDAV logins (the same LoginThrottle; the account key is
-``admin:<email>``), and get a session cookie (server.admin.sessions). Every
-POST must carry the CSRF token of its session (the login form: of its
-double-submit cookie), or it gets 403; a page asked for without a session
-redirects to the login.
+``admin:<email>``), and get a session cookie (server.admin.sessions: kept in
+the database, so every server process knows it). Every POST must carry the
+CSRF token of its session (the login form: of its double-submit cookie), or
+it gets 403; a page asked for without a session redirects to the login.
 
 Layer: server.
 """
@@ -45,13 +45,14 @@ class AdminApp:
     """WSGI application of the admin page."""
 
     def __init__(self, *, write_sessions: sessionmaker[Session], read_sessions: sessionmaker[Session],
-                 throttle: LoginThrottle, settings: PageSettings, clock: Callable[[], float]) -> None:
+                 throttle: LoginThrottle, settings: PageSettings) -> None:
         self._write_sessions = write_sessions
         self._throttle = throttle
-        self._sessions = SessionStore(clock=clock)
+        self._sessions = SessionStore(write_sessions=write_sessions, now=settings.now)
         self._templates = Templates()
+        downloads = DownloadStore(write_sessions=write_sessions, now=settings.now)
         self._pages = Pages(write_sessions=write_sessions, read_sessions=read_sessions, templates=self._templates,
-                            downloads=DownloadStore(clock=clock), settings=settings)
+                            downloads=downloads, settings=settings)
         self._feed_pages = FeedPages(write_sessions=write_sessions, read_sessions=read_sessions,
                                      templates=self._templates, settings=settings)
 
@@ -115,7 +116,7 @@ class AdminApp:
         if admin is None:
             logger.info("Failed admin login for %s from %s", email, request.address)
             return self._login_form(request, status=403, error=WRONG_LOGIN_MESSAGE)
-        token, _ = self._sessions.start(admin.email)
+        token, _ = self._sessions.start(admin.id)
         return redirect(f"{request.root}/", [
             set_cookie(SESSION_COOKIE, token, path=f"{request.root}/", secure=request.https),
             set_cookie(LOGIN_CSRF_COOKIE, "", path=f"{request.root}/", secure=request.https, max_age=0),

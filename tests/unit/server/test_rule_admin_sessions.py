@@ -1,67 +1,111 @@
-"""The admin page's server-side state: sessions end when idle, when too old and at logout; downloads work once."""
+"""The admin page's server-side state: sessions end when idle, when too old and at logout; downloads work once.
+
+The state lives in the database (SQLite, and PostgreSQL when configured), so
+a fake clock drives the expiry.
+"""
 
 from __future__ import annotations
 
-from server.admin.sessions import (
-    DOWNLOAD_SECONDS,
-    SESSION_IDLE_SECONDS,
-    SESSION_MAX_SECONDS,
-    DownloadStore,
-    SessionStore,
-)
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from crm_model.db import make_engine, make_session_factory, upgrade_schema
+from crm_model.services import admins as admin_service
+from crm_model.services.admin_sessions import DOWNLOAD_LIFETIME, SESSION_IDLE, SESSION_MAX
+from server.admin.sessions import DownloadStore, SessionStore
 from server.admin.web import parse_cookies, set_cookie
+from tests.factories import ALICE, user
+
+START = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
 
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = START
 
-    def __call__(self) -> float:
+    def __call__(self) -> datetime:
         return self.now
 
 
-def test_session_lives_while_used_and_ends_after_the_idle_time():
+@pytest.fixture
+def engine(database_url: str, crm) -> Iterator[Engine]:
+    crm.load({"users": [user(ALICE)], "activities": []})
+    engine = make_engine(database_url)
+    upgrade_schema(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def admin_id(engine: Engine) -> int:
+    with make_session_factory(engine).begin() as db:
+        return admin_service.add_admin(db, email="admin@example.com", password="long enough pass",
+                                       now=START).id
+
+
+def _sessions(engine: Engine, clock: Clock) -> SessionStore:
+    return SessionStore(write_sessions=make_session_factory(engine), now=clock)
+
+
+def test_session_lives_while_used_and_ends_after_the_idle_time(engine, admin_id):
     clock = Clock()
-    store = SessionStore(clock=clock)
-    token, session = store.start("admin@example.com")
-    clock.now += SESSION_IDLE_SECONDS - 1
-    assert store.get(token) is session
-    clock.now += SESSION_IDLE_SECONDS - 1  # idle time restarted at the last use
-    assert store.get(token) is session
-    clock.now += SESSION_IDLE_SECONDS + 1
+    store = _sessions(engine, clock)
+    token, session = store.start(admin_id)
+    assert session.email == "admin@example.com"
+    clock.now += SESSION_IDLE - SECOND
+    assert store.get(token).csrf == session.csrf
+    clock.now += SESSION_IDLE - SECOND  # idle time restarted at the last use
+    assert store.get(token).csrf == session.csrf
+    clock.now += SESSION_IDLE + SECOND
     assert store.get(token) is None
 
 
-def test_session_ends_at_its_maximum_age_even_when_used():
+def test_session_ends_at_its_maximum_age_even_when_used(engine, admin_id):
     clock = Clock()
-    store = SessionStore(clock=clock)
-    token, _ = store.start("admin@example.com")
-    while clock.now < 1000.0 + SESSION_MAX_SECONDS - 60:
-        clock.now += 600
+    store = _sessions(engine, clock)
+    token, _ = store.start(admin_id)
+    while clock.now < START + SESSION_MAX - timedelta(minutes=1):
+        clock.now += timedelta(minutes=10)
         assert store.get(token) is not None
-    clock.now = 1000.0 + SESSION_MAX_SECONDS + 1
+    clock.now = START + SESSION_MAX + SECOND
     assert store.get(token) is None
 
 
-def test_session_ends_at_logout_and_unknown_tokens_have_none():
-    store = SessionStore(clock=Clock())
-    token, session = store.start("admin@example.com")
+def test_session_last_use_is_written_at_most_once_a_minute(engine, admin_id):
+    clock = Clock()
+    store = _sessions(engine, clock)
+    token, _ = store.start(admin_id)
+    clock.now += timedelta(seconds=30)
+    assert store.get(token).last_seen_at == START
+    clock.now += timedelta(seconds=30)
+    assert store.get(token).last_seen_at == START + timedelta(minutes=1)
+
+
+def test_session_ends_at_logout_and_unknown_tokens_have_none(engine, admin_id):
+    store = _sessions(engine, Clock())
+    token, session = store.start(admin_id)
     assert len(token) >= 43 and len(session.csrf) >= 43 and token != session.csrf
     store.end(token)
     assert store.get(token) is None and store.get("guessed") is None and store.get(None) is None
 
 
-def test_download_token_serves_once_and_expires():
+def test_download_token_serves_once_and_expires(engine):
     clock = Clock()
-    store = DownloadStore(clock=clock)
-    first = store.offer(email="a@example.com", label="iPhone", password="pw-1")
-    assert "pw-1" not in first
+    store = DownloadStore(write_sessions=make_session_factory(engine), now=clock)
+    first = store.offer(email=ALICE, label="iPhone", password="pw-1")
+    assert "pw-1" not in first and len(first) >= 43
     pending = store.take(first)
     assert pending is not None
-    assert (pending.email, pending.label, pending.password) == ("a@example.com", "iPhone", "pw-1")
-    assert store.take(first) is None
-    late = store.offer(email="a@example.com", label="iPad", password="pw-2")
-    clock.now += DOWNLOAD_SECONDS + 1
+    assert (pending.email, pending.label, pending.password) == (ALICE, "iPhone", "pw-1")
+    assert store.take(first) is None and store.take("guessed") is None
+    late = store.offer(email=ALICE, label="iPad", password="pw-2")
+    clock.now += DOWNLOAD_LIFETIME + SECOND
     assert store.take(late) is None
 
 
