@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import unquote
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,7 +16,7 @@ from crm_model.services import users as user_service
 from server.admin.pages import PageSettings
 from server.admin.rendering import Templates
 from server.admin.sessions import AdminSession
-from server.admin.web import Request, Response, redirect, user_path
+from server.admin.web import Request, Response, redirect, route, user_path
 from server.feeds import feed_url, webcal_url
 
 FEEDS = r"/users/(?P<email>[^/]+)/feeds"
@@ -41,19 +40,17 @@ class FeedPages:
 
     def answer(self, request: Request, session: AdminSession) -> Response | None:
         """The feed page or form of ``request``; None when the request is not for one."""
-        for method, pattern, name in ROUTES:
-            match = pattern.match(request.path)
-            if match is None or method != request.method:
-                continue
-            arguments = {k: unquote(v) for k, v in match.groupdict().items()}
-            try:
-                return getattr(self, name)(request, session, **arguments)
-            except NotFoundError as error:
-                return self._page(request, session, "message.html", status=404, title="Not found",
-                                  message=str(error))
-            except CrmError as error:
-                return self.feeds_page(request, session, arguments["email"], status=400, error=str(error))
-        return None
+        found = route(ROUTES, request)
+        if found is None:
+            return None
+        name, arguments = found
+        try:
+            return getattr(self, name)(request, session, **arguments)
+        except NotFoundError as error:
+            return self._page(request, session, "message.html", status=404, title="Not found",
+                              message=str(error))
+        except CrmError as error:
+            return self.feeds_page(request, session, arguments["email"], status=400, error=str(error))
 
     def _page(self, request: Request, session: AdminSession, template: str, *, status: int = 200,
               **context: Any) -> Response:

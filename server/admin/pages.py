@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,7 +25,7 @@ from crm_model.services import users as user_service
 from server import profiles
 from server.admin.rendering import Templates, qr_svg
 from server.admin.sessions import AdminSession, DownloadStore
-from server.admin.web import Request, Response, redirect, user_path
+from server.admin.web import Request, Response, redirect, route, user_path
 
 USER = r"/users/(?P<email>[^/]+)"
 ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple((method, re.compile(pattern + r"\Z"), name) for
@@ -66,23 +65,21 @@ class Pages:
 
     def answer(self, request: Request, session: AdminSession) -> Response:
         """The page or form of ``request`` for a logged-in admin."""
-        for method, pattern, name in ROUTES:
-            match = pattern.match(request.path)
-            if match is None or method != request.method:
-                continue
-            arguments = {k: unquote(v) for k, v in match.groupdict().items()}
-            try:
-                return getattr(self, name)(request, session, **arguments)
-            except NotFoundError as error:
-                return self._page(request, session, "message.html", status=404, title="Not found",
-                                  message=str(error))
-            except CrmError as error:
-                email = arguments.get("email")
-                if email is None:
-                    raise
-                return self.user_page(request, session, email, status=400, error=str(error))
-        return self._page(request, session, "message.html", status=404, title="Not found",
-                          message="There is no such admin page.")
+        found = route(ROUTES, request)
+        if found is None:
+            return self._page(request, session, "message.html", status=404, title="Not found",
+                              message="There is no such admin page.")
+        name, arguments = found
+        try:
+            return getattr(self, name)(request, session, **arguments)
+        except NotFoundError as error:
+            return self._page(request, session, "message.html", status=404, title="Not found",
+                              message=str(error))
+        except CrmError as error:
+            email = arguments.get("email")
+            if email is None:
+                raise
+            return self.user_page(request, session, email, status=400, error=str(error))
 
     def _page(self, request: Request, session: AdminSession | None, template: str, *, status: int = 200,
               **context: Any) -> Response:

@@ -5,8 +5,10 @@ Layer: server.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, unquote
 
 MAX_FORM_BYTES = 64 * 1024
 SECURITY_HEADERS = [
@@ -122,3 +124,13 @@ def redirect(location: str, headers: list[tuple[str, str]] | None = None) -> Res
 def user_path(root: str, email: str, *rest: str) -> str:
     """The admin URL of one user's page (or of one of its forms, ``rest``)."""
     return "/".join([f"{root}/users/{quote(email, safe='@')}", *rest])
+
+
+def route(routes: Iterable[tuple[str, re.Pattern[str], str]], request: Request) -> tuple[str, dict[str, str]] | None:
+    """(handler name, URL-decoded path arguments) of the first of ``routes`` (method, pattern, name)
+    that matches ``request``; None when none does."""
+    for method, pattern, name in routes:
+        match = pattern.match(request.path)
+        if match is not None and method == request.method:
+            return name, {key: unquote(value) for key, value in match.groupdict().items()}
+    return None
