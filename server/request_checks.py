@@ -29,6 +29,8 @@ CALDAV = "{urn:ietf:params:xml:ns:caldav}"
 DTD_MESSAGE = "XML with a DOCTYPE or entity declarations is not accepted."
 DEPTH_MESSAGE = f"XML nested more than {MAX_XML_DEPTH} levels deep is not accepted."
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")  # PostgreSQL refuses NUL in text; none names anything
+_DECLARED_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']*)""")
+_ASCII_READINGS = frozenset({b"utf-8", b"utf8", b"us-ascii", b"ascii"})
 PATH_MESSAGE = "A path with control characters (such as %00) names nothing on this server."
 
 
@@ -59,9 +61,20 @@ def check_body(method: str, body: bytes, content_type: str) -> None:
     text = radicale_text(body, content_type)
     if not body:
         return
-    _scan(body)  # our parser's reading
-    if _scan(text):  # Radicale's reading; a malformed one gets Radicale's own 400
+    well_formed = _scan(body)  # our parser's reading
+    if not _reads_alike(body, text):
+        well_formed = _scan(text)  # Radicale's reading; a malformed one gets Radicale's own 400
+    if well_formed:
         _check_shape(method, ET.fromstring(text))
+
+
+def _reads_alike(body: bytes, text: str) -> bool:
+    """Whether both parsers read the same document: ASCII bytes, declared (if at all) as UTF-8 or
+    ASCII, and decoded by Radicale to the same text (true of every recorded client body)."""
+    if not body.isascii():
+        return False
+    declared = _DECLARED_ENCODING.match(body)
+    return (declared is None or declared[1].lower() in _ASCII_READINGS) and text == body.decode("ascii")
 
 
 def check_path(path: str) -> None:
