@@ -44,6 +44,9 @@ class Settings:
     max_attendees: int = 1000  # ATTENDEE properties in one event
     max_alarms: int = 20  # VALARM components in one event
     log_level: str = "warning"
+    log_format: str = "text"  # "text": one readable line per event; "json": one JSON object per line
+    health_enabled: bool = True  # GET /health without login (load balancers, monitors)
+    metrics_enabled: bool = True  # GET /metrics: Prometheus text
 
     @property
     def database_limits(self) -> DatabaseLimits:
@@ -127,4 +130,7 @@ def load_settings(config_file: str | Path | None = None, environ: Mapping[str, s
         max_alarms=_int(values, "CRM_CALDAV_MAX_ALARMS", 20, minimum=1),
         log_level=_choice(values, "CRM_CALDAV_LOG_LEVEL", "warning",
                           ("debug", "info", "warning", "error", "critical")),
+        log_format=_choice(values, "CRM_CALDAV_LOG_FORMAT", "text", ("text", "json")),
+        health_enabled=_choice(values, "CRM_CALDAV_HEALTH", "on", ("on", "off")) == "on",
+        metrics_enabled=_choice(values, "CRM_CALDAV_METRICS", "on", ("on", "off")) == "on",
     )
