@@ -8,6 +8,7 @@ Layer: server.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sys
 from datetime import date
@@ -24,6 +25,7 @@ from crm_model.services.passwords import generate_app_password
 from server.cli_caldav import caldav
 from server.cli_context import Context, now, pass_context
 from server.cli_feeds import feed
+from server.config import Settings
 
 
 @click.group()
@@ -37,31 +39,90 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5232, show_default=True, type=int)
+@click.option("--port", default=5232, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--demo", is_flag=True, help="Fill an empty database with a demo CRM and print logins.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Server processes (use PostgreSQL with more than one in production).")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
               help="Request threads per process.")
+@click.option("--create-database", is_flag=True,
+              help="Create the SQLite file when it does not exist, also for a production server "
+                   "(--workers above 1, a --host other than loopback, or CRM_CALDAV_PUBLIC_URL set).")
 @pass_context
-def serve(context: Context, host: str, port: int, demo: bool, workers: int, threads: int) -> None:
+def serve(context: Context, host: str, port: int, demo: bool, workers: int, threads: int,
+          create_database: bool) -> None:
     """Run the CalDAV server (Ctrl-C stops it)."""
     from server.app import create_app, serving_limits
     from server.http import listen
     from server.http import serve as serve_http
 
+    settings = context.settings
+    if not (demo or create_database):
+        _refuse_new_sqlite(settings, _production_reasons(settings, host, workers))
     if demo:
         _prepare_demo(context)
-    settings = context.settings
     context.engine.dispose()  # schema checked; each worker opens its own connections
     try:
         sock = listen(host, port)
     except OSError as error:
         raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None
-    bound_port = sock.getsockname()[1]
-    processes = f" with {workers} processes" if workers > 1 else ""
-    click.echo(f"Serving CalDAV on http://{host}:{bound_port}/{processes} (Ctrl-C to stop)", err=True)
+    click.echo(_startup_line(settings, host, sock.getsockname()[1], workers), err=True)
     serve_http(lambda: create_app(settings), sock, workers=workers, limits=serving_limits(settings, threads))
+
+
+def _production_reasons(settings: Settings, host: str, workers: int) -> list[str]:
+    """Why this `serve` looks like a production server (empty: a developer's or the demo's).
+
+    Several processes, an address other than loopback (other machines can connect), or a
+    public URL (devices are told to use it) are each the mark of a deployment.
+    """
+    reasons = [f"--workers {workers}"] if workers > 1 else []
+    if not _is_loopback(host):
+        reasons.append(f"--host {host}")
+    if settings.public_url:
+        reasons.append("CRM_CALDAV_PUBLIC_URL is set")
+    return reasons
+
+
+def _is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1; False for any other address or name (0.0.0.0 included)."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it names an interface others reach
+        return False
+
+
+def _refuse_new_sqlite(settings: Settings, reasons: list[str]) -> None:
+    """Stop a production server that would start on a new, empty SQLite database.
+
+    An unset or mistyped CRM_CALDAV_DB otherwise gives every device an empty calendar
+    from a file in the current folder (issue 12). An existing file, PostgreSQL, or a
+    developer's server (no reasons) pass.
+
+    Raises:
+        click.ClickException: one line naming the file, the reasons and the two ways on.
+    """
+    if not reasons or not (settings.in_memory or (settings.sqlite_file and not settings.sqlite_file.exists())):
+        return
+    what = "an in-memory SQLite database" if settings.in_memory else f"a new SQLite file {settings.sqlite_file}"
+    if not settings.database_url_given:
+        reasons = [*reasons, "CRM_CALDAV_DB is not set"]
+    raise click.ClickException(
+        f"refusing to serve {what} in production ({'; '.join(reasons)}): set CRM_CALDAV_DB to your "
+        f"database (postgresql+psycopg://USER@HOST/DATABASE), or pass --create-database to create it")
+
+
+def _startup_line(settings: Settings, host: str, port: int, workers: int) -> str:
+    """'Serving CalDAV on URL ...; database URL (password masked); public URL ...' for the operator."""
+    bound = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+    processes = f" with {workers} processes" if workers > 1 else ""
+    default = "" if settings.database_url_given else " (the default: CRM_CALDAV_DB is not set)"
+    public = (settings.public_url if settings.public_url else
+              f"{bound} (the bound address: CRM_CALDAV_PUBLIC_URL is not set)")
+    return (f"Serving CalDAV on {bound}{processes}; database {settings.database_shown}{default}; "
+            f"public URL {public} (Ctrl-C to stop)")
 
 
 def _prepare_demo(context: Context) -> None:

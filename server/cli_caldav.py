@@ -78,12 +78,16 @@ def caldav_disable(context: Context, email: str) -> None:
 @click.option("--types", help="Comma-separated activity types to sync, e.g. meeting,call.")
 @pass_context
 def caldav_settings(context: Context, email: str, sync_type: str | None, types: str | None) -> None:
-    """Show or change EMAIL's sync settings; new types start a new initial window."""
+    """Show or change EMAIL's sync settings; new types start a new initial window.
+
+    Types are those the CRM's activities have (and meeting, call); an unknown one is
+    refused and nothing changes.
+    """
     with context.transaction() as session:
         user = user_service.update_sync_settings(
             session, email=email, sync_type=sync_type,
             synced_types=tuple(types.split(",")) if types is not None else None,
-            now=now(), policy=context.settings.window_policy,
+            now=now(), policy=context.settings.window_policy, where="--types: ",
         )
     click.echo(f"{user.email}: sync type {user.sync_type}, types {','.join(user.synced_types)}")
 

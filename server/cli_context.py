@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from crm_model.db import make_engine, make_session_factory, schema_is_current, upgrade_schema
 from crm_model.errors import CrmError
-from server.config import ConfigError, Settings, load_settings
+from server.config import ConfigError, Settings, environment_warnings, load_settings
 
 
 class Context:
@@ -29,11 +29,14 @@ class Context:
 
     @property
     def settings(self) -> Settings:
+        """The settings, read once; unknown CRM_CALDAV_* variables get a warning line each on stderr."""
         if self._settings is None:
             try:
                 self._settings = load_settings(self.config_file)
             except ConfigError as error:
                 raise click.ClickException(str(error)) from None
+            for warning in environment_warnings():
+                click.echo(f"Warning: {warning}", err=True)
         return self._settings
 
     @property

@@ -5,16 +5,38 @@ The only module that reads the environment. Layer: server.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from crm_model.db import DatabaseLimits
 from crm_model.records import WindowPolicy
 from storage_plugin.rules import RECURRENCE_FIRST_OCCURRENCE, RECURRENCE_REJECT
 
 DEFAULT_DATABASE_URL = "sqlite:///crm-caldav.db"
+PREFIX = "CRM_CALDAV_"
+# Every server setting, in the order of the README's table: the one list that --config files and
+# the environment are checked against (a name missing here is refused in a file, warned about in
+# the environment). load_settings reads exactly these.
+SETTING_NAMES = (
+    "CRM_CALDAV_DB", "CRM_CALDAV_INITIAL_CAP", "CRM_CALDAV_WINDOW_MONTHS_BACK", "CRM_CALDAV_WINDOW_END",
+    "CRM_CALDAV_RECURRENCE", "CRM_CALDAV_MAX_EVENT_BYTES", "CRM_CALDAV_PUBLIC_URL",
+    "CRM_CALDAV_LOGIN_CACHE_SECONDS", "CRM_CALDAV_LOGIN_FREE_FAILURES", "CRM_CALDAV_LOGIN_BACKOFF_MAX_SECONDS",
+    "CRM_CALDAV_TRUSTED_PROXY", "CRM_CALDAV_IDLE_TIMEOUT_SECONDS", "CRM_CALDAV_CONNECTION_LIMIT",
+    "CRM_CALDAV_DB_LOCK_TIMEOUT_SECONDS", "CRM_CALDAV_DB_STATEMENT_TIMEOUT_SECONDS",
+    "CRM_CALDAV_DB_POOL_TIMEOUT_SECONDS", "CRM_CALDAV_MAX_ATTENDEES", "CRM_CALDAV_MAX_ALARMS",
+    "CRM_CALDAV_LOG_LEVEL", "CRM_CALDAV_LOG_FORMAT", "CRM_CALDAV_HEALTH", "CRM_CALDAV_METRICS",
+)
+# Read by the test suite, not by the server: quiet in the environment (a developer's shell keeps
+# them set), refused in a --config file like any name that is not a setting.
+TEST_VARIABLES = ("CRM_CALDAV_TEST_DATABASE_URL", "CRM_CALDAV_HOSTILE_EXAMPLES", "CRM_CALDAV_HOSTILE_RANDOM")
+SUPPORTED_DATABASES = ("sqlite", "postgresql")
+DATABASE_URL_FORMS = "sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE"
 
 
 class ConfigError(ValueError):
@@ -26,6 +48,7 @@ class Settings:
     """Every server-wide setting (SPEC 5)."""
 
     database_url: str = DEFAULT_DATABASE_URL
+    database_url_given: bool = True  # False: CRM_CALDAV_DB was not set and the default is in use
     initial_cap: int = 2000
     window_months_back: int = 1
     window_end: str = "none"
@@ -43,7 +66,7 @@ class Settings:
     db_pool_timeout_seconds: int = 5  # waiting for a free connection of the pool
     max_attendees: int = 1000  # ATTENDEE properties in one event
     max_alarms: int = 20  # VALARM components in one event
-    log_level: str = "warning"
+    log_level: str = "info"  # request and login lines by default, as operators expect of a server
     log_format: str = "text"  # "text": one readable line per event; "json": one JSON object per line
     health_enabled: bool = True  # GET /health without login (load balancers, monitors)
     metrics_enabled: bool = True  # GET /metrics: Prometheus text
@@ -54,6 +77,28 @@ class Settings:
         return DatabaseLimits(lock_timeout=self.db_lock_timeout_seconds,
                               statement_timeout=self.db_statement_timeout_seconds,
                               pool_timeout=self.db_pool_timeout_seconds)
+
+    @property
+    def database_shown(self) -> str:
+        """The database URL as it may be printed: the password masked (``***``), a SQLite path absolute."""
+        url = make_url(self.database_url)
+        if self.sqlite_file is not None:
+            url = url.set(database=str(self.sqlite_file))
+        return url.render_as_string(hide_password=True)
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file, absolute (from the current folder); None for PostgreSQL or in memory."""
+        url = make_url(self.database_url)
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        return Path(url.database).absolute()
+
+    @property
+    def in_memory(self) -> bool:
+        """An in-memory SQLite database: gone when the process ends, one per server process."""
+        url = make_url(self.database_url)
+        return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
     @property
     def window_policy(self) -> WindowPolicy:
@@ -79,37 +124,105 @@ def _int(values: Mapping[str, str], name: str, default: int, minimum: int = 0) -
 
 
 def _choice(values: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = values.get(name) or default
+    value = (values.get(name) or default).strip().lower()  # `INFO` or `Off` mean what they say
     if value not in choices:
         raise ConfigError(f"{name}: must be one of {', '.join(choices)}, not {value!r}")
     return value
 
 
 def read_config_file(path: str | Path) -> dict[str, str]:
-    """NAME=VALUE lines; '#' starts a comment. Raises ConfigError for a bad line."""
+    """NAME=VALUE lines of known setting names; '#' starts a comment.
+
+    Raises:
+        ConfigError: the file cannot be read or is not UTF-8, a line is not NAME=value, or a
+            name is not a setting (the message names the line and the nearest known name).
+    """
     values: dict[str, str] = {}
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read configuration file {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; write NAME=value lines") from None
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         name, sep, value = line.partition("=")
-        if not sep or not name.strip().startswith("CRM_CALDAV_"):
+        name = name.strip()
+        if not sep or not name:
             raise ConfigError(f"{path}:{number}: expected CRM_CALDAV_NAME=value")
-        values[name.strip()] = value.strip().strip('"')
+        if name not in SETTING_NAMES:
+            raise ConfigError(f"{path}:{number}: {name} is not a setting{_nearest(name)}")
+        values[name] = value.strip().strip('"')
     return values
 
 
+def _nearest(name: str) -> str:
+    """' (did you mean CRM_CALDAV_X?)' for the known setting closest to ``name``, else ''."""
+    # Compared without the shared prefix, which would make every name look alike (and so that
+    # `INITIAL_CAP=5` finds CRM_CALDAV_INITIAL_CAP).
+    suffixes = {known.removeprefix(PREFIX): known for known in SETTING_NAMES}
+    match = difflib.get_close_matches(name.upper().removeprefix(PREFIX), list(suffixes), n=1, cutoff=0.75)
+    return f" (did you mean {suffixes[match[0]]}?)" if match else ""
+
+
+def environment_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line for each CRM_CALDAV_* variable of the environment that is not a setting.
+
+    Only a warning: other tools (and scripts around this one) may share the prefix.
+    """
+    names = sorted(name for name in (os.environ if environ is None else environ)
+                   if name.startswith(PREFIX) and name not in SETTING_NAMES and name not in TEST_VARIABLES)
+    return [f"{name} in the environment is not a setting; ignored{_nearest(name)}" for name in names]
+
+
+def _database_url(values: Mapping[str, str]) -> str:
+    """CRM_CALDAV_DB, checked: a URL of a supported database whose driver is installed.
+
+    Messages never repeat the URL (it may hold a password).
+
+    Raises:
+        ConfigError: not a URL, another database (MySQL...), an unknown or missing driver.
+    """
+    raw = values.get("CRM_CALDAV_DB") or DEFAULT_DATABASE_URL
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(f"CRM_CALDAV_DB: not a database URL; use {DATABASE_URL_FORMS}") from None
+    if url.get_backend_name() not in SUPPORTED_DATABASES:
+        raise ConfigError(f"CRM_CALDAV_DB: {url.get_backend_name()} databases are not supported; "
+                          f"use {DATABASE_URL_FORMS}")
+    _check_driver(url)
+    return raw
+
+
+def _check_driver(url: URL) -> None:
+    """Load the URL's dialect and import its driver, so that a missing one is a setting's error."""
+    try:
+        dialect = url.get_dialect()
+        dialect.import_dbapi()
+    except NoSuchModuleError:
+        raise ConfigError(f"CRM_CALDAV_DB: unknown driver {url.drivername!r}; use {DATABASE_URL_FORMS}") from None
+    except ImportError as error:
+        raise ConfigError(f"CRM_CALDAV_DB: the driver of {url.drivername} is not installed "
+                          f"(no module {error.name}); use {DATABASE_URL_FORMS}") from None
+    if getattr(dialect, "is_async", False):
+        raise ConfigError(f"CRM_CALDAV_DB: {url.drivername} is an asyncio driver; use {DATABASE_URL_FORMS}")
+
+
 def load_settings(config_file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Settings from the file (if any), overridden by the environment."""
+    """Settings from the file (if any), overridden by the environment.
+
+    Raises:
+        ConfigError: a value that cannot be used, or a bad configuration file (one line, naming it).
+    """
     values = dict(read_config_file(config_file)) if config_file else {}
     values.update({k: v for k, v in (environ if environ is not None else os.environ).items()
-                   if k.startswith("CRM_CALDAV_")})
+                   if k in SETTING_NAMES})
     return Settings(
-        database_url=values.get("CRM_CALDAV_DB") or DEFAULT_DATABASE_URL,
+        database_url=_database_url(values),
+        database_url_given=bool(values.get("CRM_CALDAV_DB")),
         initial_cap=_int(values, "CRM_CALDAV_INITIAL_CAP", 2000),
         window_months_back=_int(values, "CRM_CALDAV_WINDOW_MONTHS_BACK", 1),
         window_end=_choice(values, "CRM_CALDAV_WINDOW_END", "none", ("none", "enable-date")),
@@ -128,7 +241,7 @@ def load_settings(config_file: str | Path | None = None, environ: Mapping[str, s
         db_pool_timeout_seconds=_int(values, "CRM_CALDAV_DB_POOL_TIMEOUT_SECONDS", 5, minimum=1),
         max_attendees=_int(values, "CRM_CALDAV_MAX_ATTENDEES", 1000, minimum=1),
         max_alarms=_int(values, "CRM_CALDAV_MAX_ALARMS", 20, minimum=1),
-        log_level=_choice(values, "CRM_CALDAV_LOG_LEVEL", "warning",
+        log_level=_choice(values, "CRM_CALDAV_LOG_LEVEL", "info",
                           ("debug", "info", "warning", "error", "critical")),
         log_format=_choice(values, "CRM_CALDAV_LOG_FORMAT", "text", ("text", "json")),
         health_enabled=_choice(values, "CRM_CALDAV_HEALTH", "on", ("on", "off")) == "on",

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_model.errors import InvalidDataError, NotFoundError
-from crm_model.models import Device, InitialWindowEntry, User
-from crm_model.records import SYNC_TYPES, CalDavStatus, DeviceLogin, UserRecord, WindowPolicy
+from crm_model.models import Activity, Device, InitialWindowEntry, User
+from crm_model.records import DEFAULT_SYNCED_TYPES, SYNC_TYPES, CalDavStatus, DeviceLogin, UserRecord, WindowPolicy
 from crm_model.services.field_limits import SYNCED_TYPES as SYNCED_TYPES_LENGTH
 from crm_model.services.mapping import split_types, user_record
 from crm_model.services.passwords import generate_app_password, hash_password, password_matches, spend_one_check
@@ -136,6 +136,7 @@ def update_sync_settings(
     synced_types: tuple[str, ...] | None = None,
     now: datetime,
     policy: WindowPolicy,
+    where: str = "synced_types: ",
 ) -> UserRecord:
     """Change the sync type and/or synced types (SPEC 3.9); new types start a new window.
 
@@ -143,11 +144,42 @@ def update_sync_settings(
     (``membership_logged``), so devices keep their sync tokens and get the
     difference. While CalDAV is disabled the window stays as it is (the
     re-enable fixes a new one) but the new types are logged all the same.
+
+    Raises:
+        NotFoundError: no such user.
+        InvalidDataError: a sync type not known, or an activity type not in
+            ``known_activity_types`` (a typo would empty the calendar and start a new
+            window); nothing changes. ``where`` prefixes the message.
     """
     user = get_user(session, email=email)
+    if synced_types is not None:
+        check_activity_types(session, user, synced_types, where=where)
     change_sync_settings(session, user, sync_type=sync_type, synced_types=synced_types, now=now, policy=policy)
     session.flush()
     return user_record(user)
+
+
+def known_activity_types(session: Session, user: User) -> tuple[str, ...]:
+    """The activity types ``user`` may sync, sorted: the defaults (meeting, call), every type
+    an activity of the CRM has, and those the user syncs already (lower case, as synced types are kept).
+
+    Types are free text in the CRM (SPEC 3.9), so "known" means seen: a type no activity has
+    is far more often a typo than a plan.
+    """
+    seen = session.scalars(select(Activity.type).distinct())
+    return tuple(sorted({*DEFAULT_SYNCED_TYPES, *(t.lower() for t in seen if t), *split_types(user.synced_types)}))
+
+
+def check_activity_types(session: Session, user: User, synced_types: tuple[str, ...], *, where: str = "") -> None:
+    """Raise InvalidDataError naming the types of ``synced_types`` that are not known, and the known ones.
+
+    ``where`` starts the message (the field or option that carried the types).
+    """
+    known = known_activity_types(session, user)
+    unknown = [t.strip() for t in synced_types if isinstance(t, str) and t.strip() and t.strip().lower() not in known]
+    if unknown:
+        raise InvalidDataError(f"{where}unknown activity type{'s' if len(unknown) > 1 else ''} "
+                               f"{', '.join(unknown)}; known types: {', '.join(known)}")
 
 
 def change_sync_settings(session: Session, user: User, *, sync_type: str | None,
@@ -206,7 +238,13 @@ def record_sync_seen(session: Session, *, user_id: int, now: datetime) -> None:
 
 
 def caldav_status(session: Session, *, email: str) -> CalDavStatus:
-    """What `crm-caldav caldav status` shows for one user."""
+    """What `crm-caldav caldav status` shows for one user.
+
+    The last sync is the user's latest authenticated request from any client: a
+    device's last use (written by the server for every authenticated request, at most
+    once a minute per device) or the last sync-collection, whichever is later. Clients
+    such as vdirsyncer and python-caldav never send a sync-collection, and still sync.
+    """
     from crm_model.services.calendar import count_offered
 
     user = get_user(session, email=email)
@@ -214,6 +252,7 @@ def caldav_status(session: Session, *, email: str) -> CalDavStatus:
         select(func.count()).select_from(InitialWindowEntry).where(InitialWindowEntry.user_id == user.id)
     )
     record = user_record(user)
+    device_use = session.scalar(select(func.max(Device.last_used_at)).where(Device.user_id == user.id))
     return CalDavStatus(
         email=user.email,
         enabled=user.caldav_enabled,
@@ -222,8 +261,14 @@ def caldav_status(session: Session, *, email: str) -> CalDavStatus:
         synced_types=split_types(user.synced_types),
         initial_set_size=int(initial or 0),
         offered=count_offered(session, user=record) if user.caldav_enabled else 0,
-        last_sync_at=user.last_sync_at,
+        last_sync_at=_latest(user.last_sync_at, device_use),
     )
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    """The latest of the moments given that are not None (None when none is)."""
+    known = [m.replace(tzinfo=UTC) if m.tzinfo is None else m for m in moments if m is not None]
+    return max(known, default=None)
 
 
 def list_user_emails(session: Session) -> list[str]:
