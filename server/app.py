@@ -22,7 +22,10 @@ from server.auth import Auth
 from server.config import Settings
 from server.feeds import FeedServer
 from server.handler import CalDavHandler
+from server.health import HEALTH_PATH, Health
 from server.http import ServingLimits
+from server.metrics import METRICS_PATH, Metrics
+from server.request_log import RequestLog, configure_logging
 from server.rights import Rights
 from server.throttle import LoginThrottle
 from storage_plugin import CalendarBackend, PluginSettings, Storage
@@ -74,6 +77,7 @@ def create_app(settings: Settings, engine: Engine | None = None, *, fast_path: b
     ``fast_path=False`` leaves the hot REPORTs and polls to Radicale (tests
     compare the two answers).
     """
+    configure_logging(settings)
     engine = engine or make_engine(settings.database_url, settings.database_limits)
     if not schema_is_current(engine):
         upgrade_schema(engine)
@@ -87,6 +91,39 @@ def create_app(settings: Settings, engine: Engine | None = None, *, fast_path: b
                      read_sessions=make_session_factory(engine, write=False), throttle=throttle,
                      settings=PageSettings(policy=settings.window_policy, public_url=settings.public_url,
                                            now=lambda: datetime.now(UTC)))
-    return CalDavHandler(application, backend=backend, auth=auth, throttle=throttle,
-                         max_event_bytes=settings.max_event_bytes, fast_reports=fast_path, admin_app=admin,
-                         feeds=FeedServer(backend))
+    handler = CalDavHandler(application, backend=backend, auth=auth, throttle=throttle,
+                            max_event_bytes=settings.max_event_bytes, fast_reports=fast_path, admin_app=admin,
+                            feeds=FeedServer(backend))
+    return with_operations(handler, settings, engine)
+
+
+def with_operations(handler: WsgiApp, settings: Settings, engine: Engine) -> WsgiApp:
+    """``handler`` behind the request log, with /health and /metrics answered first (no login).
+
+    A path switched off (CRM_CALDAV_HEALTH=off, CRM_CALDAV_METRICS=off)
+    answers 404 saying so; no user path can clash, since those hold an e-mail.
+    """
+    read_sessions = make_session_factory(engine, write=False)
+    metrics = Metrics(read_sessions) if settings.metrics_enabled else None
+    if metrics is not None:
+        metrics.watch(engine)
+    operations: dict[str, WsgiApp] = {
+        HEALTH_PATH: Health(read_sessions) if settings.health_enabled else _switched_off("CRM_CALDAV_HEALTH"),
+        METRICS_PATH: metrics if metrics is not None else _switched_off("CRM_CALDAV_METRICS"),
+    }
+
+    def route(environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        return operations.get(environ.get("PATH_INFO", ""), handler)(environ, start_response)
+
+    return RequestLog(route, observe=metrics.observe if metrics is not None else None)
+
+
+def _switched_off(setting: str) -> WsgiApp:
+    body = f"Switched off on this server ({setting}=off).\n".encode()
+
+    def answer(environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8"),
+                                         ("Content-Length", str(len(body)))])
+        return [body]
+
+    return answer

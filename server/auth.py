@@ -126,6 +126,11 @@ class Auth(BaseAuth):
         """
         return self._cached(*self._cache_key(login, password))
 
+    def device_of(self, login: str, password: str) -> int | None:
+        """The device id of a login checked within the cache period, else None (no database read)."""
+        cached = self._cache.get(self._cache_key(login, password)[1])
+        return cached.device_id if cached is not None else None
+
     def note_use(self, login: str, password: str, *, user_agent: str, address: str) -> None:
         """Record the last use of the device of a login that just held; best effort.
 

@@ -23,7 +23,7 @@ from typing import Any
 from radicale import pathutils
 
 from crm_model.records import UserRecord
-from server import principal, request_checks
+from server import principal, request_checks, request_log
 from server.admin import is_admin_path
 from server.auth import Auth, basic_credentials
 from server.feeds import FeedServer, is_feed_path
@@ -108,8 +108,10 @@ class CalDavHandler:
             if answer is None:
                 return self._radicale(environ, start_response)
         except Refusal as refusal:
+            request_log.note(environ, reason=refusal.message)
             answer = _refused(refusal)
         except Unavailable as outage:  # raised inside Radicale's storage calls too
+            request_log.note(environ, reason=outage.refusal.message)
             answer = _refused(outage.refusal)
         start_response(answer.status, answer.headers)
         if environ.get("REQUEST_METHOD", "").upper() == "HEAD":
@@ -119,6 +121,8 @@ class CalDavHandler:
     def _handle(self, environ: dict) -> Answer | None:
         """Our answer, or None when Radicale answers (environ prepared for it)."""
         environ.pop("REMOTE_USER", None)  # only this handler says who logged in
+        # Radicale (remote_user auth) and the feeds never need the password; nothing past here can log it.
+        authorization = environ.pop("HTTP_AUTHORIZATION", "")
         method = environ.get("REQUEST_METHOD", "GET").upper()
         path = pathutils.sanitize_path(environ.get("PATH_INFO", "/"))
         request_checks.check_path(path)
@@ -128,7 +132,7 @@ class CalDavHandler:
         if method == "OPTIONS" or any(p in path + "/" for p in UNAUTHENTICATED_PATHS):
             return None
         request = self._read_request(environ, method, path)
-        credentials = basic_credentials(environ.get("HTTP_AUTHORIZATION", ""))
+        credentials = basic_credentials(authorization)
         address = environ.get("REMOTE_ADDR", "")
         if credentials is not None:
             self._check_throttle(credentials[0], address)
@@ -138,7 +142,7 @@ class CalDavHandler:
             if answer is not None:
                 self._note_use(environ, credentials)
                 return answer
-        user = self._authenticate(credentials, address)
+        user = self._authenticate(credentials, address, environ)
         self._note_use(environ, credentials)
         environ["REMOTE_USER"] = user.email
         if request.parts and request.parts[0] != user.email:
@@ -196,11 +200,17 @@ class CalDavHandler:
                            login, address, wait)
             raise Refusal(429, TOO_MANY_FAILURES_MESSAGE, retry_after=wait)
 
-    def _authenticate(self, credentials: tuple[str, str] | None, address: str) -> UserRecord:
-        """The user of this request's Basic credentials; 401 otherwise (counted by the throttle)."""
+    def _authenticate(self, credentials: tuple[str, str] | None, address: str, environ: dict) -> UserRecord:
+        """The user of this request's Basic credentials; 401 otherwise (counted by the throttle).
+
+        Logs a line for each failed login (never the password) and for each
+        login whose password was checked (not remembered): at most one line per
+        device per login-cache period (CRM_CALDAV_LOGIN_CACHE_SECONDS).
+        """
         if credentials is None:
             raise Unauthorized()
         login = credentials[0]
+        remembered = self._auth.remembered(*credentials) is not None
         wait = self._throttle.admit(login, address)
         if wait is not None:
             raise Refusal(429, TOO_MANY_FAILURES_MESSAGE, retry_after=wait)
@@ -211,13 +221,21 @@ class CalDavHandler:
             raise
         self._throttle.settle(login, address, succeeded=user is not None)
         if user is None:
-            logger.info("Failed login for %s from %s", login, address)
+            logger.warning("Failed login for %s from %s", login, address or "-")
+            request_log.note(environ, login="failed")
             raise Unauthorized()
+        if not remembered:
+            logger.info("Login of %s (device %s) from %s", user.email, self._auth.device_of(*credentials),
+                        address or "-")
         return user
 
     def _note_use(self, environ: dict, credentials: tuple[str, str] | None) -> None:
-        """Record the device's last use (client, address): best effort, at most once a minute per device."""
+        """Record the device's last use (client, address): best effort, at most once a minute per device.
+
+        Also names the user and the device in the request's log line.
+        """
         if credentials is not None:
+            request_log.note(environ, user=credentials[0], device=self._auth.device_of(*credentials))
             self._auth.note_use(*credentials, user_agent=environ.get("HTTP_USER_AGENT", ""),
                                 address=environ.get("REMOTE_ADDR", ""))
 
