@@ -28,10 +28,10 @@ def test_killing_one_host_mid_traffic_loses_no_acknowledged_write_and_clients_ca
     record_property("two_hosts", summary)
     print(summary)
     assert report.faults == [], report.faults
-    assert report.served["host0"] >= 10 and report.served["host1"] >= 10, report.served
-    assert report.served_after_kill["host1"] > 0 and report.acknowledged_after_kill >= 10, summary
+    assert report.served.get("host0", 0) >= 10 and report.served.get("host1", 0) >= 10, report.served
+    assert report.served_after_kill.get("host1", 0) > 0 and report.acknowledged_after_kill >= 10, summary
     assert report.syncs_after_kill >= 3, summary
-    assert report.served_after_restart["host0"] >= 10, summary
+    assert report.served_after_restart.get("host0", 0) >= 10, summary
     # a client may see a failure only while nginx notices the dead host, never later
     late = [round(t - report.killed_at, 2) for t in report.failure_times if t > report.killed_at + 5]
     assert not late, (late, summary)

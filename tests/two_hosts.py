@@ -36,6 +36,7 @@ import json
 import os
 import random
 import re
+import statistics
 import subprocess
 import sys
 import threading
@@ -326,24 +327,29 @@ class Report:
     syncs_after_kill: int
     events: int
     faults: list[str]  # lost writes, phantom data, disagreeing syncs: must be empty
+    slowest_near_kill: float = 0.0  # longest nginx request time (s) of requests ending within 5 s of the kill
+    median_seconds: float = 0.0  # median nginx request time over the whole run
 
     def summary(self) -> str:
-        retried = Counter(self.retried)
-        failures = Counter(self.failures)
+        """The figures as a few lines of text; the first line is the verdict."""
         acks = sum(self.acknowledged.values())
-        return (
-            f"two hosts: {self.seconds:.1f} s, served host0={self.served.get('host0', 0)} "
-            f"host1={self.served.get('host1', 0)} nginx={self.served.get('nginx', 0)}; host0 SIGKILLed at "
-            f"{self.killed_at:.1f} s, back at {self.restarted_at:.1f} s; after the kill host0="
-            f"{self.served_after_kill.get('host0', 0)} host1={self.served_after_kill.get('host1', 0)}, after the "
-            f"restart host0={self.served_after_restart.get('host0', 0)} host1="
-            f"{self.served_after_restart.get('host1', 0)}; retried on the other host by nginx: "
-            f"{len(self.retried)} {dict(retried)}; failed for the clients: {len(self.failures)} {dict(failures)} "
-            f"at {[round(t - self.killed_at, 2) for t in self.failure_times]} s from the kill; acknowledged writes "
-            f"{acks} {self.acknowledged} ({self.acknowledged_after_kill} after the kill), syncs {self.syncs} "
-            f"({self.syncs_after_kill} after the kill), {self.events} events at the end; lost writes and "
-            f"disagreements: {len(self.faults)}"
-        )
+        served = ", ".join(f"{name} {count}" for name, count in sorted(self.served.items()))
+        after_kill = ", ".join(f"{name} {count}" for name, count in sorted(self.served_after_kill.items()))
+        after_restart = ", ".join(f"{name} {count}" for name, count in sorted(self.served_after_restart.items()))
+        moments = [round(t - self.killed_at, 2) for t in self.failure_times]
+        return "\n".join([
+            f"two hosts: {acks} acknowledged writes, {len(self.faults)} lost writes or disagreeing syncs; "
+            f"{len(self.failures)} requests failed for the clients, {len(self.retried)} retried by nginx",
+            f"  {self.seconds:.1f} s of traffic; host0 SIGKILLed at {self.killed_at:.1f} s, serving again at "
+            f"{self.restarted_at:.1f} s",
+            f"  requests served: {served}; between kill and restart: {after_kill}; after the restart: {after_restart}",
+            f"  retried on the other host by nginx (method, upstream statuses): {dict(Counter(self.retried))}",
+            f"  failed for the clients: {dict(Counter(self.failures))} at {moments} s from the kill",
+            f"  acknowledged writes: {self.acknowledged} ({self.acknowledged_after_kill} after the kill); "
+            f"completed syncs {self.syncs} ({self.syncs_after_kill} after the kill); {self.events} events at the end",
+            f"  request time through nginx: median {self.median_seconds * 1000:.0f} ms, "
+            f"slowest ending within 5 s of the kill {self.slowest_near_kill * 1000:.0f} ms",
+        ])
 
 
 @dataclass
@@ -415,9 +421,9 @@ class Scenario:
         failures = traffic.failures()
         return Report(
             seconds=time.time() - began,
-            served=Counter(_served_by(e, names) for e in entries),
-            served_after_kill=Counter(_served_by(e, names) for e in entries if killed <= e.time < restarted),
-            served_after_restart=Counter(_served_by(e, names) for e in entries if e.time >= restarted),
+            served=dict(Counter(_served_by(e, names) for e in entries)),
+            served_after_kill=dict(Counter(_served_by(e, names) for e in entries if killed <= e.time < restarted)),
+            served_after_restart=dict(Counter(_served_by(e, names) for e in entries if e.time >= restarted)),
             killed_at=killed - began, restarted_at=restarted - began, retried=retried,
             failures=[f"{f.method} {f.status or f.error}" for f in failures],
             failure_times=[f.time - began for f in failures],
@@ -425,6 +431,8 @@ class Scenario:
             acknowledged_after_kill=sum(traffic.acknowledged.values()) - acks_before,
             syncs=traffic.syncs, syncs_after_kill=traffic.syncs - syncs_before,
             events=len(exported(self.database_url)), faults=faults,
+            slowest_near_kill=max((e.seconds for e in entries if killed <= e.time <= killed + 5), default=0.0),
+            median_seconds=statistics.median(e.seconds for e in entries) if entries else 0.0,
         )
 
     def wait_traffic(self, condition: Any, seconds: float, what: str) -> None:
