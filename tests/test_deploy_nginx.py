@@ -16,13 +16,14 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -210,19 +211,43 @@ def _deploy(tmp_path: Path, crm: Crm) -> Iterator[Deployment]:
     as_root = "user root root;" if os.geteuid() == 0 else ""
     (prefix / "nginx.conf").write_text(MAIN_CONF.format(prefix=prefix, user=as_root))
     nginx = start_nginx(prefix)
+    direct = f"http://127.0.0.1:{server_port}"
     try:
-        for process, ports in ((server, [server_port]), (nginx, [http_port, https_port])):
-            wait_for(lambda p=process, ports=ports: _ready(p, ports), f"{process.args[0]} accepting connections", 60)
-        yield Deployment(f"https://127.0.0.1:{https_port}", f"http://127.0.0.1:{http_port}",
-                         f"http://127.0.0.1:{server_port}", ca, crm, password, prefix)
+        # The socket is bound before the workers build their app: wait for an answer, not a connection.
+        wait_for(lambda: _alive(server) and _answers(direct, password), "crm-caldav serve answering", 60)
+        wait_for(lambda: _alive(nginx) and accepts(http_port) and accepts(https_port), "nginx accepting connections")
+        yield Deployment(f"https://127.0.0.1:{https_port}", f"http://127.0.0.1:{http_port}", direct, ca, crm,
+                         password, prefix)
     finally:
         stop(nginx)
+        workers = children(server.pid)
         stop(server)
+        for pid in workers:  # the supervisor stops its workers; this only cleans up after a failure
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
-def _ready(process: subprocess.Popen, ports: list[int]) -> bool:
+def _alive(process: subprocess.Popen) -> bool:
     assert process.poll() is None, f"{process.args[0]} exited with {process.returncode}"
-    return all(accepts(port) for port in ports)
+    return True
+
+
+def _answers(url: str, password: str) -> bool:
+    try:
+        return httpx.request("PROPFIND", f"{url}/{ALICE}/crm/", content=POLL, auth=(ALICE, password),
+                             headers={"Depth": "0"}, timeout=5).status_code == 207
+    except httpx.TransportError:
+        return False
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        with suppress(OSError, ValueError):
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
 
 
 def test_python_caldav_syncs_through_nginx_over_https_verified_against_the_test_ca(deployment):
