@@ -13,6 +13,7 @@ their time from the kill), acknowledged writes and lost writes. Needs root, ipro
 nginx. Usage (from the repository root, with the venv's Python):
 
     python bench/two_hosts.py [--phase 20] [--writers 6] [--syncers 4] [--workers 2]
+                              [--outage kill|link-down] [--read-timeout 30]
                               [--db postgresql://postgres@127.0.0.1:5432/postgres] [--out FILE.json]
 """
 from __future__ import annotations
@@ -35,6 +36,11 @@ def main() -> int:
     parser.add_argument("--writers", type=int, default=6)
     parser.add_argument("--syncers", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="server processes per host")
+    parser.add_argument("--outage", choices=["kill", "link-down"], default="kill",
+                        help="kill: SIGKILL host 0's processes, then start them again; link-down: take its veth "
+                             "link down (it keeps running: a partition), then up again")
+    parser.add_argument("--read-timeout", type=float, default=30.0,
+                        help="nginx proxy_read_timeout: how long a request sent to a cut-off host stalls")
     parser.add_argument("--seeded", type=int, default=200, help="events in the calendar before the traffic")
     parser.add_argument("--db", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="a PostgreSQL on this machine; a scratch database is made there and dropped")
@@ -45,7 +51,8 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="two-hosts-") as directory, scratch_database(args.db) as url:
         report = Scenario(url, Path(directory), phase=args.phase, writers=args.writers, syncers=args.syncers,
-                          workers=args.workers, seeded=args.seeded).run()
+                          workers=args.workers, seeded=args.seeded, outage=args.outage,
+                          read_timeout=args.read_timeout).run()
     print(report.summary())
     for fault in report.faults:
         print(f"FAULT: {fault}")

@@ -162,6 +162,12 @@ class Host:
         # the workers are in the same group; wait until none is left in the namespace
         wait_for(lambda: not _pids_in(self.namespace), 10, f"host {self.number} processes gone")
 
+    def link(self, up: bool) -> None:
+        """Take the root end of the host's veth pair down (or up again): the host keeps
+        running, with its database sessions, but nothing reaches it and its answers are lost
+        (a network partition rather than a crash)."""
+        _ip("link", "set", self.outside, "up" if up else "down")
+
     def stop(self) -> None:
         """SIGTERM (the supervisor stops its workers), SIGKILL after 10 s."""
         if self.process is None or self.process.poll() is not None:
@@ -185,9 +191,14 @@ class Network:
     count: int = 2
     token: str = field(default_factory=lambda: secrets.token_hex(3))
     hosts: list[Host] = field(default_factory=list)
+    subnet: ipaddress.IPv4Network | None = None
 
     def open(self) -> Network:
-        subnet = _free_subnet()
+        self.subnet = subnet = _free_subnet()
+        # Without this, a host whose link is down (Host.link) would be routed through the
+        # default gateway: requests with the test's credentials would leave the machine. The
+        # /30s of the veth links are more specific, so they win while their links are up.
+        _ip("route", "add", "blackhole", str(subnet))
         for number in range(self.count):
             base = subnet.network_address + 4 * number
             host = Host(number, namespace=f"crm2h-{self.token}-{number}",
@@ -219,6 +230,9 @@ class Network:
                     pass
             _run("ip", "netns", "del", host.namespace)
             _run("ip", "link", "del", host.outside)  # normally gone with the namespace
+        if self.subnet is not None:
+            _run("ip", "route", "del", "blackhole", str(self.subnet))
+            self.subnet = None
 
     def __enter__(self) -> Network:
         return self.open()
@@ -280,7 +294,7 @@ http {{
             proxy_next_upstream error timeout;
             proxy_next_upstream_tries 2;
             proxy_connect_timeout 1s;
-            proxy_read_timeout 30s;
+            proxy_read_timeout {read_timeout}s;
         }}
     }}
 }}
@@ -295,6 +309,7 @@ class Nginx:
     directory: Path
     hosts: list[Host]
     fail_timeout: float = 2.0  # a failed host is left out this long, then tried again
+    read_timeout: float = 30.0  # an answer silent this long fails the host (and the request is retried)
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
 
@@ -315,7 +330,8 @@ class Nginx:
                             for host in self.hosts)
         user = "root" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
         config = self.directory / "nginx.conf"
-        config.write_text(NGINX_CONF.format(user=user, dir=self.directory, servers=servers, port=self.port))
+        config.write_text(NGINX_CONF.format(user=user, dir=self.directory, servers=servers, port=self.port,
+                                              read_timeout=f"{self.read_timeout:g}"))
         self.process = subprocess.Popen([NGINX, "-p", str(self.directory), "-c", str(config)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         stdin=subprocess.DEVNULL, start_new_session=True)

@@ -327,6 +327,7 @@ class Report:
     syncs_after_kill: int
     events: int
     faults: list[str]  # lost writes, phantom data, disagreeing syncs: must be empty
+    outage: str = "kill"
     slowest_near_kill: float = 0.0  # longest nginx request time (s) of requests ending within 5 s of the kill
     median_seconds: float = 0.0  # median nginx request time over the whole run
 
@@ -340,8 +341,8 @@ class Report:
         return "\n".join([
             f"two hosts: {acks} acknowledged writes, {len(self.faults)} lost writes or disagreeing syncs; "
             f"{len(self.failures)} requests failed for the clients, {len(self.retried)} retried by nginx",
-            f"  {self.seconds:.1f} s of traffic; host0 SIGKILLed at {self.killed_at:.1f} s, serving again at "
-            f"{self.restarted_at:.1f} s",
+            f"  {self.seconds:.1f} s of traffic; host0 out ({self.outage}) at {self.killed_at:.1f} s, "
+            f"serving again at {self.restarted_at:.1f} s",
             f"  requests served: {served}; between kill and restart: {after_kill}; after the restart: {after_restart}",
             f"  retried on the other host by nginx (method, upstream statuses): {dict(Counter(self.retried))}",
             f"  failed for the clients: {dict(Counter(self.failures))} at {moments} s from the kill",
@@ -367,12 +368,14 @@ class Scenario:
     syncers: int = 2
     workers: int = 2
     seeded: int = 40
+    outage: str = "kill"  # "kill": SIGKILL host 0, then start it again; "link-down": cut its link, then restore it
+    read_timeout: float = 30.0  # nginx's proxy_read_timeout (a cut link stalls requests this long)
 
     def run(self) -> Report:
         seed(self.database_url, self.seeded)
         server_url = postgres_socket_url(self.database_url)
         with Network(self.directory) as network:
-            nginx = Nginx(self.directory / "nginx", network.hosts)
+            nginx = Nginx(self.directory / "nginx", network.hosts, read_timeout=self.read_timeout)
             try:
                 for host in network.hosts:
                     host.start(server_url, self.workers)
@@ -402,10 +405,10 @@ class Scenario:
                               "both hosts serving through nginx")
             killed = time.time()
             acks_before, syncs_before = sum(traffic.acknowledged.values()), traffic.syncs
-            victim.kill()
+            self.fail(victim)
             self.wait_traffic(lambda: sum(traffic.acknowledged.values()) >= acks_before + 10
                               and traffic.syncs >= syncs_before + 3, 30, "clients carrying on after the kill")
-            victim.start(postgres_socket_url(self.database_url), self.workers)
+            self.revive(victim)
             victim.wait_serving(OWNER, PASSWORD, CAL, dav.body("04a-propfind-calendar-ctag.xml"))
             restarted = time.time()
             self.wait_traffic(lambda: served_since(restarted)[f"host{victim.number}"] >= 10, 30,
@@ -430,10 +433,24 @@ class Scenario:
             acknowledged=dict(traffic.acknowledged),
             acknowledged_after_kill=sum(traffic.acknowledged.values()) - acks_before,
             syncs=traffic.syncs, syncs_after_kill=traffic.syncs - syncs_before,
-            events=len(exported(self.database_url)), faults=faults,
+            events=len(exported(self.database_url)), faults=faults, outage=self.outage,
             slowest_near_kill=max((e.seconds for e in entries if killed <= e.time <= killed + 5), default=0.0),
             median_seconds=statistics.median(e.seconds for e in entries) if entries else 0.0,
         )
+
+    def fail(self, host: Host) -> None:
+        if self.outage == "kill":
+            host.kill()
+        elif self.outage == "link-down":
+            host.link(up=False)
+        else:
+            raise ValueError(f"unknown outage {self.outage!r} (kill or link-down)")
+
+    def revive(self, host: Host) -> None:
+        if self.outage == "kill":
+            host.start(postgres_socket_url(self.database_url), self.workers)
+        else:
+            host.link(up=True)
 
     def wait_traffic(self, condition: Any, seconds: float, what: str) -> None:
         """Let the traffic run at least ``phase`` seconds, then until ``condition`` holds."""
