@@ -3,7 +3,7 @@
 Layer: server.
 """
 
-from server.admin.app import ADMIN_PATH, AdminApp, is_admin_path
-from server.admin.pages import PageSettings
+from server.admin.mount import ADMIN_PATH, AdminApp, is_admin_path  # the pages are imported on first use
+from server.admin.settings import PageSettings
 
 __all__ = ["ADMIN_PATH", "AdminApp", "PageSettings", "is_admin_path"]

@@ -23,22 +23,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_model.services import admins as admin_service
 from server.admin.feed_pages import FeedPages
-from server.admin.pages import Pages, PageSettings
+from server.admin.mount import ADMIN_PATH
+from server.admin.pages import Pages
 from server.admin.rendering import Templates
 from server.admin.sessions import AdminSession, DownloadStore, SessionStore, new_token
+from server.admin.settings import PageSettings
 from server.admin.web import FormTooLarge, Request, Response, read_request, redirect, set_cookie
 from server.throttle import LoginThrottle
 
 logger = logging.getLogger(__name__)
-ADMIN_PATH = "/admin"
 SESSION_COOKIE = "crm_admin_session"
 LOGIN_CSRF_COOKIE = "crm_admin_login"
 WRONG_LOGIN_MESSAGE = "Wrong e-mail or password for an admin account."
-
-
-def is_admin_path(path: str) -> bool:
-    """The request is for the admin page (``/admin`` or below ``/admin/``)."""
-    return path == ADMIN_PATH or path.startswith(ADMIN_PATH + "/")
 
 
 class AdminApp:

@@ -9,15 +9,11 @@ Layer: server.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_model.errors import CrmError, NotFoundError
-from crm_model.records import WindowPolicy
 from crm_model.services import devices as device_service
 from crm_model.services import explain as explain_service
 from crm_model.services import preview as preview_service
@@ -25,6 +21,7 @@ from crm_model.services import users as user_service
 from server import profiles
 from server.admin.rendering import Templates, qr_svg
 from server.admin.sessions import AdminSession, DownloadStore
+from server.admin.settings import PageSettings
 from server.admin.web import Request, Response, redirect, route, user_path
 
 USER = r"/users/(?P<email>[^/]+)"
@@ -41,15 +38,6 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple((method, re.compile
     ("POST", USER + r"/devices/(?P<device>\d+)/revoke", "revoke_device"),
 ))
 FIRST_DEVICE_LABEL = "first device"
-
-
-@dataclass(frozen=True)
-class PageSettings:
-    """What the pages need of the server's settings."""
-
-    policy: WindowPolicy
-    public_url: str | None  # CRM_CALDAV_PUBLIC_URL; None: the URL the browser used
-    now: Callable[[], datetime]
 
 
 class Pages:
