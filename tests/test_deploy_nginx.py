@@ -332,3 +332,34 @@ def test_the_server_sees_the_clients_address_through_x_forwarded_for(deployment)
 
     assert wait_for(last_address, "the device's last address recorded") == "127.0.0.2"
     assert "127.0.0.2 - " in (deployment.prefix / "access.log").read_text()
+
+
+def test_health_is_public_and_metrics_only_for_the_allowed_monitoring_address(deployment):
+    """/metrics is allowed from 127.0.0.1 only; a client from 127.0.0.2 gets nginx's 403."""
+    with httpx.Client(base_url=deployment.https, verify=deployment.verify(), timeout=30) as local, \
+            httpx.Client(base_url=deployment.https, timeout=30,
+                         transport=httpx.HTTPTransport(local_address="127.0.0.2", verify=deployment.verify())) as other:
+        assert other.get("/health").status_code == 200
+        assert other.get("/metrics").status_code == 403
+        metrics = local.get("/metrics")
+        assert metrics.status_code == 200 and "# TYPE" in metrics.text
+    assert " /health " not in (deployment.prefix / "access.log").read_text()
+
+
+def test_bodies_over_the_event_limit_get_the_servers_413_and_only_larger_ones_nginxs(deployment):
+    """An event over CRM_CALDAV_MAX_EVENT_BYTES (1 MiB) reaches the server, which names its limit;
+    a body over 4 MiB (client_max_body_size, the server's own body limit) is refused by nginx."""
+    href = f"/{ALICE}/crm/TOO-BIG.ics"
+    event = vevent("TOO-BIG", summary="big")
+    padding = "X-PADDING:" + "x" * 60 + "\r\n"
+
+    def put(size: int) -> httpx.Response:
+        body = event.replace("END:VEVENT", padding * (size // len(padding)) + "END:VEVENT")
+        with httpx.Client(base_url=deployment.https, verify=deployment.verify(),
+                          auth=(ALICE, deployment.password), timeout=60) as client:
+            return client.put(href, content=body, headers={"Content-Type": "text/calendar; charset=utf-8"})
+
+    over_event_limit = put(2 * 1024 * 1024)
+    assert over_event_limit.status_code == 413 and "1048576" in over_event_limit.text
+    over_body_limit = put(5 * 1024 * 1024)
+    assert over_body_limit.status_code == 413 and "nginx" in over_body_limit.text
