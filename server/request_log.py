@@ -35,9 +35,11 @@ REQUEST_LOGGER = "crm_caldav.request"
 NOTES_KEY = "crm_caldav.request_notes"
 OUR_PACKAGES = ("server", "storage_plugin", "crm_model", "crm_caldav")
 # Third-party loggers kept at WARNING below debug: Radicale's info lines repeat ours
-# (one "request received" and one "response status" per request), SQLAlchemy's and
-# Alembic's info lines are SQL statements and migration chatter.
-QUIET_LIBRARIES = ("radicale", "sqlalchemy", "alembic", "waitress")
+# (one "request received" and one "response status" per request).
+QUIET_LIBRARIES = ("radicale", "waitress")
+# Kept at WARNING at debug too: every SQL statement and result row (password hashes
+# among them) and migration chatter.
+SILENT_LIBRARIES = ("sqlalchemy", "alembic")
 SECRET_PATHS = (re.compile(r"^(/feeds/)[^/]+?(\.ics)?$"), re.compile(r"^(/admin/profile/)[^/]+()$"))
 _HANDLER_NAME = "crm-caldav"
 
@@ -135,7 +137,8 @@ def configure_logging(settings: Settings, stream: Any = None) -> None:
     tests) replaces the handler it installed and keeps any other handler. Our
     packages log at the level given; the libraries of QUIET_LIBRARIES at WARNING
     unless the level is debug (Radicale's debug lines then show requests and
-    answers; it never sees an Authorization header, see server.handler).
+    answers; it never sees an Authorization header, see server.handler), those
+    of SILENT_LIBRARIES at WARNING always.
     """
     level = getattr(logging, settings.log_level.upper())
     root = logging.getLogger()
@@ -146,9 +149,10 @@ def configure_logging(settings: Settings, stream: Any = None) -> None:
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level)
-    for name in QUIET_LIBRARIES:
+    for name in QUIET_LIBRARIES + SILENT_LIBRARIES:
         library = logging.getLogger(name)
-        library.setLevel(level if level <= logging.DEBUG else max(level, logging.WARNING))
+        debug = level <= logging.DEBUG and name in QUIET_LIBRARIES
+        library.setLevel(level if debug else max(level, logging.WARNING))
         if not any(isinstance(f, _OneLineForExpectedFaults) for f in library.filters):
             library.addFilter(_OneLineForExpectedFaults())
     for name in OUR_PACKAGES:
