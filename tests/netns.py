@@ -332,14 +332,16 @@ class Nginx:
         config = self.directory / "nginx.conf"
         config.write_text(NGINX_CONF.format(user=user, dir=self.directory, servers=servers, port=self.port,
                                               read_timeout=f"{self.read_timeout:g}"))
-        self.process = subprocess.Popen([NGINX, "-p", str(self.directory), "-c", str(config)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        # -e: the error log before the config is read (else /var/log/nginx/error.log)
+        error_log = self.directory / "error.log"
+        with error_log.open("ab") as output:
+            self.process = subprocess.Popen([NGINX, "-p", str(self.directory), "-e", str(error_log), "-c", str(config)],
+                                            stdout=output, stderr=output, stdin=subprocess.DEVNULL,
+                                            start_new_session=True)
 
         def listening() -> bool:
             if self.process is not None and self.process.poll() is not None:
-                output = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise AssertionError(f"nginx exited: {output}")
+                raise AssertionError(f"nginx exited: {error_log.read_text()[-2000:]}")
             with socket.socket() as client:
                 return client.connect_ex(("127.0.0.1", self.port)) == 0
 
