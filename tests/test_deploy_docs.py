@@ -32,6 +32,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -91,9 +92,13 @@ def _missing_tools() -> str | None:
             return f"{tool} is not installed (nginx, systemd, postgresql-client and util-linux: see .ci/run)"
     if not Path("/usr/bin/python3").exists():
         return "Debian's /usr/bin/python3 (with python3-venv) is missing"
-    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        overlay = (f"mkdir {scratch}/u {scratch}/w && mount -t overlay overlay "
+                   f"-o lowerdir=/etc,upperdir={scratch}/u,workdir={scratch}/w /etc")
+        probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", overlay],
+                               capture_output=True)
     if probe.returncode:
-        return f"no private mount namespace here: {probe.stderr.decode().strip()}"
+        return f"no private mount namespace with an overlay on /etc here: {probe.stderr.decode().strip()}"
     if subprocess.run(["id", "postgres"], capture_output=True).returncode:
         return "no postgres system user for `runuser -u postgres -- psql`"
     return None
