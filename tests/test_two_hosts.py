@@ -17,7 +17,8 @@ from tests.two_hosts import Scenario, scratch_database
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 
-def test_killing_one_host_mid_traffic_loses_no_acknowledged_write_and_clients_carry_on(tmp_path, record_property):
+def test_killing_one_host_mid_traffic_loses_no_acknowledged_write_and_clients_carry_on(
+        tmp_path, record_property, capsys):
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL not configured (CRM_CALDAV_TEST_DATABASE_URL): two hosts share one PostgreSQL")
     if reason := unavailable_reason():
@@ -26,7 +27,8 @@ def test_killing_one_host_mid_traffic_loses_no_acknowledged_write_and_clients_ca
         report = Scenario(database_url, tmp_path).run()
     summary = report.summary()
     record_property("two_hosts", summary)
-    print(summary)
+    with capsys.disabled():  # the figures show in every run's output, not only with -s
+        print(f"\n{summary}")
     # host logs, nginx's config and access log stay in tmp_path for a look after a failure
     assert report.faults == [], (report.faults[:20], summary, str(tmp_path))
     assert report.served.get("host0", 0) >= 10 and report.served.get("host1", 0) >= 10, report.served

@@ -395,7 +395,7 @@ class Scenario:
         for thread in threads:
             thread.start()
         try:
-            victim, survivor = hosts
+            victim = hosts[0]
             names = {host.upstream: f"host{host.number}" for host in hosts}
 
             def served_since(since: float) -> Counter[str]:
@@ -406,6 +406,7 @@ class Scenario:
             killed = time.time()
             acks_before, syncs_before = sum(traffic.acknowledged.values()), traffic.syncs
             self.fail(victim)
+            down = time.time()  # requests logged before this may have been answered by the victim
             self.wait_traffic(lambda: sum(traffic.acknowledged.values()) >= acks_before + 10
                               and traffic.syncs >= syncs_before + 3, 30, "clients carrying on after the kill")
             self.revive(victim)
@@ -425,7 +426,7 @@ class Scenario:
         return Report(
             seconds=time.time() - began,
             served=dict(Counter(_served_by(e, names) for e in entries)),
-            served_after_kill=dict(Counter(_served_by(e, names) for e in entries if killed <= e.time < restarted)),
+            served_after_kill=dict(Counter(_served_by(e, names) for e in entries if down <= e.time < restarted)),
             served_after_restart=dict(Counter(_served_by(e, names) for e in entries if e.time >= restarted)),
             killed_at=killed - began, restarted_at=restarted - began, retried=retried,
             failures=[f"{f.method} {f.status or f.error}" for f in failures],
