@@ -63,6 +63,9 @@ def _fork(serve: Callable[[], None]) -> int:
     if pid:
         return pid
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
+    # Not the supervisor's handler: a SIGTERM while the application is being built must end
+    # this process, not make it stop its siblings as if it were the supervisor.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     status = 0
     try:
         serve()
