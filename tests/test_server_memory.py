@@ -6,6 +6,7 @@ Layer: tests.
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from crm_model.db import MIGRATIONS, head_revision
+from server.http import limit_malloc_arenas
 from tests import dav
 from tests.factories import ALICE, activity, soon, user
 
@@ -67,3 +69,10 @@ def test_serving_process_imports_admin_and_migration_modules_only_when_needed(cr
     assert not set(ADMIN_ONLY + MIGRATIONS_ONLY) & set(seen["after_poll"])
     assert seen["admin"] == 200  # the first admin request builds the page
     assert set(ADMIN_ONLY) <= set(seen["after_admin"])
+
+
+def test_malloc_arenas_are_limited_on_glibc_unless_the_operator_set_them(monkeypatch):
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert limit_malloc_arenas() == (platform.libc_ver()[0] == "glibc")
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False  # glibc read the operator's value at start-up
