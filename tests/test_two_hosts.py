@@ -35,6 +35,7 @@ def test_killing_one_host_mid_traffic_loses_no_acknowledged_write_and_clients_ca
     assert report.served_after_kill.get("host1", 0) > 0 and report.acknowledged_after_kill >= 10, summary
     assert report.syncs_after_kill >= 3, summary
     assert report.served_after_restart.get("host0", 0) >= 10, summary
-    # a client may see a failure only while nginx notices the dead host, never later
-    late = [round(t - report.killed_at, 2) for t in report.failure_times if t > report.killed_at + 5]
-    assert not late, (late, summary)
+    # a client may see a failure only in the moment the host dies (an answer already streaming
+    # cannot be retried by nginx), never before it nor once nginx has noticed
+    moments = [round(t - report.killed_at, 2) for t in report.failure_times]
+    assert all(0 <= moment <= 5 for moment in moments), (moments, summary)
