@@ -197,22 +197,13 @@ class Writer:
                 self.step(http, self.random.choice(sorted(self.state)))
 
     def step(self, http: httpx.Client, uid: str) -> None:
-        known, href = self.state[uid], f"{CAL}{uid}.ics"
+        """One conditional write of ``uid``, then what its answer proves (module docstring)."""
+        known = self.state[uid]
         self.count += 1
         title = f"{uid} v{self.count}"
-        if known is None:
-            op, attempted = "create", (title, "")
-            response = self.traffic.send(http, self.name, "PUT", href, content=iphone_event(uid, title).encode(),
-                                         headers={"Content-Type": "text/calendar", "If-None-Match": "*"})
-        elif self.random.random() < 0.2:
-            op, attempted = "delete", None
-            response = self.traffic.send(http, self.name, "DELETE", href, headers={"If-Match": known[1]})
-        else:
-            op, attempted = "edit", (title, "")
-            response = self.traffic.send(http, self.name, "PUT", href, content=iphone_event(uid, title).encode(),
-                                         headers={"Content-Type": "text/calendar", "If-Match": known[1]})
-        method = "DELETE" if op == "delete" else "PUT"
-        if response is not None and response.status_code in ACKNOWLEDGED[method]:
+        op, response = self.attempt(http, uid, known, title)
+        attempted = None if op == "delete" else title
+        if response is not None and response.status_code in ACKNOWLEDGED["DELETE" if op == "delete" else "PUT"]:
             self.traffic.acknowledge(op)
             etag = response.headers.get("ETag")
             # no ETag: the server stored something other than the bytes sent; fetch its version
@@ -220,14 +211,26 @@ class Writer:
             if attempted is not None and (self.state[uid] or ("", ""))[0] != title:
                 self.traffic.fault(f"{uid}: acknowledged {title!r}, read back {self.state[uid]}")
             return
-        observed = self.read(http, uid)
-        titles = {None if known is None else known[0], None if attempted is None else attempted[0]}
-        if (None if observed is None else observed[0]) not in titles:
-            self.traffic.fault(f"{uid}: after {op} answered {response and response.status_code}, holds "
-                               f"{observed} instead of {known} or the attempted {title!r}: a lost write")
+        observed = self.read(http, uid)  # the outcome is open: applied or not
+        if (observed and observed[0]) not in {known and known[0], attempted}:
+            self.traffic.fault(f"{uid}: after {op} answered {response and response.status_code}, holds {observed} "
+                               f"instead of {known} or the attempted {attempted or 'deletion'!r}: a lost write")
         elif response is not None and response.status_code == 412 and observed == known:
             self.traffic.fault(f"{uid}: {op} refused with 412 while it held the version named in the request")
         self.state[uid] = observed
+
+    def attempt(self, http: httpx.Client, uid: str, known: tuple[str, str] | None,
+                title: str) -> tuple[str, httpx.Response | None]:
+        """Create (``If-None-Match: *``), or delete (one in five) or edit (``If-Match``) as
+        the iPhone sends them; the operation's name and the answer (None: no answer)."""
+        href = f"{CAL}{uid}.ics"
+        if known is None:
+            return "create", self.traffic.send(http, self.name, "PUT", href, content=iphone_event(uid, title).encode(),
+                                               headers={"Content-Type": "text/calendar", "If-None-Match": "*"})
+        if self.random.random() < 0.2:
+            return "delete", self.traffic.send(http, self.name, "DELETE", href, headers={"If-Match": known[1]})
+        return "edit", self.traffic.send(http, self.name, "PUT", href, content=iphone_event(uid, title).encode(),
+                                         headers={"Content-Type": "text/calendar", "If-Match": known[1]})
 
     def read(self, http: httpx.Client, uid: str) -> tuple[str, str] | None:
         """The event as the server holds it now: (title, ETag), None when absent. Retried
