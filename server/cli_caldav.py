@@ -36,11 +36,11 @@ def caldav_enable(context: Context, email: str, password_stdin: bool, as_json: b
     On a user already enabled nothing changes (devices, passwords, window) and it says so.
     """
     password = _stdin_password() if password_stdin else None
+    url = server_url(context)  # a bad public URL stops the command before a password is made
     with context.transaction() as session:
         user, password = user_service.enable_caldav(
             session, email=email, password=password, now=now(), policy=context.settings.window_policy
         )
-    url = server_url(context)
     if password is None:
         since = f" since {user.enabled_at:%Y-%m-%d %H:%M} UTC" if user.enabled_at else ""
         message = (f"CalDAV is already enabled for {user.email}{since}; nothing changed (its devices keep "
@@ -144,10 +144,10 @@ def password() -> None:
 @pass_context
 def password_add(context: Context, email: str, label: str, as_json: bool) -> None:
     """Make a new app password for one device of EMAIL and print it (shown this once only)."""
+    url = server_url(context)  # a bad public URL stops the command before a password is made
     with context.transaction() as session:
         device, secret = device_service.add_device(session, email=email, label=label, now=now())
         login = user_service.normalize_email(email)
-    url = server_url(context)
     if as_json:
         click.echo(json.dumps({"url": url, "login": login, "password": secret,
                                "device": _device_dict(device)}))
@@ -217,7 +217,7 @@ def caldav_profile(context: Context, email: str, label: str) -> None:
     come from CRM_CALDAV_PUBLIC_URL. The password is in the profile only; the device is
     listed and revoked like any other (caldav password list / revoke).
     """
-    url = server_url(context)
+    url = server_url(context, checked=False)  # checked below, inside the transaction
     with context.transaction() as session:
         device, secret = device_service.add_device(session, email=email, label=label, now=now())
         login = user_service.normalize_email(email)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
@@ -79,6 +80,17 @@ def now() -> datetime:
 pass_context = click.make_pass_decorator(Context)
 
 
-def server_url(context: Context) -> str:
-    """The URL devices are told to use (CRM_CALDAV_PUBLIC_URL, else the default local one)."""
-    return context.settings.public_url or "http://127.0.0.1:5232/"
+def server_url(context: Context, *, checked: bool = True) -> str:
+    """The URL devices are told to use (CRM_CALDAV_PUBLIC_URL, else the default local one).
+
+    Raises:
+        click.ClickException: with ``checked``, CRM_CALDAV_PUBLIC_URL is not an absolute
+            http(s) URL. Commands that print a password or token ask for this before they
+            make one (or check it inside their transaction, as `caldav profile` does).
+    """
+    url = context.settings.public_url or "http://127.0.0.1:5232/"
+    parts = urlsplit(url)
+    if checked and (parts.scheme not in ("http", "https") or not parts.hostname):
+        raise click.ClickException(f"CRM_CALDAV_PUBLIC_URL: must be an absolute http(s) URL such as "
+                                   f"https://caldav.example.com/, not {url!r}")
+    return url

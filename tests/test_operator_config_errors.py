@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from server import config
 from server.cli import cli
+from tests.conftest import Crm
 from tests.factories import ALICE, activity, soon, user
 
 CRM_CALDAV = str(Path(sys.executable).with_name("crm-caldav"))
@@ -179,3 +180,16 @@ def test_the_test_suite_variables_are_the_ones_the_tests_read():
     used = set(re.findall(r'environ(?:\.get)?\(\s*"(CRM_CALDAV_[A-Z_]+)"', tests))
     assert used <= set(config.TEST_VARIABLES) | set(config.SETTING_NAMES), used
     assert config.environment_warnings(dict.fromkeys(config.TEST_VARIABLES, "1")) == []
+
+
+@pytest.mark.parametrize("args", [["caldav", "enable", ALICE], ["caldav", "password", "add", ALICE, "--label", "iPad"]],
+                         ids=["enable", "password-add"])
+def test_a_bad_public_url_is_one_line_before_any_password_is_made(crm, args):
+    crm.load({"users": [user(ALICE)]})
+    bad = Crm(crm.database_url, env={"CRM_CALDAV_PUBLIC_URL": "caldav.example.com"})
+    result = bad.run(*args, expect=1)
+    assert _one_error_line(result.exit_code, result.stderr) == (
+        "Error: CRM_CALDAV_PUBLIC_URL: must be an absolute http(s) URL such as https://caldav.example.com/, "
+        "not 'caldav.example.com'")
+    assert json.loads(crm.run("caldav", "status", ALICE, "--json").stdout)["enabled"] is False
+    assert json.loads(crm.run("caldav", "password", "list", ALICE, "--json").stdout) == []
