@@ -46,7 +46,7 @@ SERVER_PORT = 5232
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], seconds: float, what: str) -> T:
+def wait_for(condition: Callable[[], T | None], seconds: float, what: str) -> T:
     """Poll ``condition`` every 50 ms until it returns something truthy; AssertionError
     naming ``what`` after ``seconds``."""
     deadline = time.monotonic() + seconds
@@ -247,7 +247,7 @@ def _free_subnet() -> ipaddress.IPv4Network:
             (_run("ip", "-o", "-4", "addr").stdout + _run("ip", "-4", "route").stdout).splitlines()
             for word in line.split() if "/" in word and word[0].isdigit()]
     for _ in range(100):
-        candidate = ipaddress.ip_network(f"10.{secrets.randbelow(200) + 50}.{secrets.randbelow(256)}.0/24")
+        candidate = ipaddress.IPv4Network(f"10.{secrets.randbelow(200) + 50}.{secrets.randbelow(256)}.0/24")
         if not any(candidate.overlaps(network) for network in used):
             return candidate
     raise RuntimeError("no free 10.x.y.0/24 for the test hosts")

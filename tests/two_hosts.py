@@ -55,7 +55,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests import dav
-from tests.factories import IOS_REQUESTS
+from tests.factories import IOS_REQUESTS, activity, user
 from tests.netns import Host, LogEntry, Network, Nginx, postgres_socket_url, wait_for
 
 OWNER = "alice@example.com"
@@ -97,12 +97,9 @@ def crm_cli(database_url: str, *args: str, stdin: str | None = None) -> str:
 def seed(database_url: str, events: int) -> None:
     """One user with ``events`` upcoming meetings, CalDAV enabled with PASSWORD."""
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
-    activities = [{"id": f"SEED-{n}", "owner": OWNER, "type": "meeting", "title": f"Seeded meeting {n}",
-                   "start": (start + timedelta(hours=n)).isoformat(),
-                   "end": (start + timedelta(hours=n, minutes=30)).isoformat(), "all_day": False,
-                   "location": None, "description": None, "private": False, "reminder_minutes": 15,
-                   "participants": []} for n in range(events)]
-    document = {"users": [{"email": OWNER, "name": "Alice", "timezone": "Europe/Berlin"}], "activities": activities}
+    activities = [activity(f"SEED-{n}", OWNER, start + timedelta(hours=n), title=f"Seeded meeting {n}")
+                  for n in range(events)]
+    document = {"users": [user(OWNER, "Alice", "Europe/Berlin")], "activities": activities}
     crm_cli(database_url, "import", "-", stdin=json.dumps(document))
     crm_cli(database_url, "caldav", "enable", OWNER, "--password-stdin", "--json", stdin=PASSWORD + "\n")
 
@@ -393,7 +390,8 @@ class Scenario:
         traffic = Traffic(nginx.url)
         writers = [Writer(n, traffic) for n in range(self.writers)]
         syncers = [Syncer(n, traffic, writers) for n in range(self.syncers)]
-        threads = [threading.Thread(target=c.run, name=c.name) for c in [*writers, *syncers]]
+        clients: list[Writer | Syncer] = [*writers, *syncers]
+        threads = [threading.Thread(target=c.run, name=c.name) for c in clients]
         began = time.time()
         for thread in threads:
             thread.start()
