@@ -137,7 +137,12 @@ def read_config_file(path: str | Path) -> dict[str, str]:
         ConfigError: the file cannot be read or is not UTF-8, a line is not NAME=value, or a
             name is not a setting (the message names the line and the nearest known name).
     """
-    values: dict[str, str] = {}
+    return {name: value for name, (value, _) in _config_entries(path).items()}
+
+
+def _config_entries(path: str | Path) -> dict[str, tuple[str, int]]:
+    """name -> (value, line number) of a configuration file; raises ConfigError as read_config_file."""
+    entries: dict[str, tuple[str, int]] = {}
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
@@ -154,8 +159,8 @@ def read_config_file(path: str | Path) -> dict[str, str]:
             raise ConfigError(f"{path}:{number}: expected CRM_CALDAV_NAME=value")
         if name not in SETTING_NAMES:
             raise ConfigError(f"{path}:{number}: {name} is not a setting{_nearest(name)}")
-        values[name] = value.strip().strip('"')
-    return values
+        entries[name] = (value.strip().strip('"'), number)
+    return entries
 
 
 def _nearest(name: str) -> str:
@@ -217,9 +222,20 @@ def load_settings(config_file: str | Path | None = None, environ: Mapping[str, s
     Raises:
         ConfigError: a value that cannot be used, or a bad configuration file (one line, naming it).
     """
-    values = dict(read_config_file(config_file)) if config_file else {}
-    values.update({k: v for k, v in (environ if environ is not None else os.environ).items()
-                   if k in SETTING_NAMES})
+    entries = _config_entries(config_file) if config_file else {}
+    from_environment = {k: v for k, v in (os.environ if environ is None else environ).items() if k in SETTING_NAMES}
+    values = {**{name: value for name, (value, _) in entries.items()}, **from_environment}
+    try:
+        return _settings(values)
+    except ConfigError as error:  # "NAME: ..." of a value the file gave: say where it is
+        name = str(error).partition(":")[0]
+        if name in entries and name not in from_environment:
+            raise ConfigError(f"{config_file}:{entries[name][1]}: {error}") from None
+        raise
+
+
+def _settings(values: Mapping[str, str]) -> Settings:
+    """Settings of these NAME -> value pairs; raises ConfigError "NAME: ..." for a value that cannot be used."""
     return Settings(
         database_url=_database_url(values),
         database_url_given=bool(values.get("CRM_CALDAV_DB")),

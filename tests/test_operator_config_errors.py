@@ -128,6 +128,16 @@ def test_a_bad_setting_value_is_one_line_naming_the_setting(tmp_path, name, valu
     assert line.startswith(f"Error: {expected}")
 
 
+def test_a_bad_value_in_the_config_file_names_its_line(tmp_path):
+    settings = tmp_path / "crm-caldav.env"
+    settings.write_text("CRM_CALDAV_DB=mysql://crm:s3cret@db/crm\nCRM_CALDAV_INITIAL_CAP=lots\n")
+    line = _one_error_line(*_run("--config", str(settings), "caldav", "status")[::2])
+    assert line.startswith(f"Error: {settings}:1: CRM_CALDAV_DB: mysql databases are not supported")
+    env = {"CRM_CALDAV_DB": f"sqlite:///{tmp_path / 'crm.db'}"}  # the environment wins over line 1
+    line = _one_error_line(*_run("--config", str(settings), "caldav", "status", env=env)[::2])
+    assert line == f"Error: {settings}:2: CRM_CALDAV_INITIAL_CAP: not a whole number: 'lots'"
+
+
 def test_an_unknown_variable_in_the_environment_is_one_warning_line_and_the_command_runs(tmp_path):
     env = {"CRM_CALDAV_DB": f"sqlite:///{tmp_path / 'crm.db'}", "CRM_CALDAV_LOGLEVEL": "debug",
            "CRM_CALDAV_TEST_DATABASE_URL": "postgresql://elsewhere/test"}
