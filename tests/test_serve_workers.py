@@ -78,3 +78,28 @@ def test_workers_serve_and_a_dead_one_is_replaced_and_sigterm_stops_all(database
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_sigterm_while_the_workers_are_still_starting_stops_every_process(database_url, crm, tmp_path):
+    """A SIGTERM that arrives before the workers have built their application still stops them all.
+
+    The workers once kept the supervisor's SIGTERM handler until their application was
+    built: such a SIGTERM was lost and the processes ran on.
+    """
+    crm.load({"users": [user(ALICE)], "activities": [activity("A1", ALICE, soon())]})
+    command = [str(Path(sys.executable).with_name("crm-caldav")), "serve", "--port", "0", "--workers", "2"]
+    process = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               env={"CRM_CALDAV_DB": database_url, "PATH": str(Path(sys.executable).parent)})
+    workers: set[int] = set()
+    try:
+        workers = _wait_for(lambda: _children(process.pid) if len(_children(process.pid)) == 2 else None)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), seconds=30)
+    finally:
+        for pid in [process.pid, *workers]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        process.wait()
