@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from server.request_log import loggable_path
 from storage_plugin.rules import RECURRENCE_REFUSAL
 from tests import dav
 from tests.factories import ALICE, activity, soon, sync_body, user, vevent
@@ -116,3 +117,14 @@ def test_debug_json_logs_are_one_object_per_line_without_a_secret_or_a_traceback
     assert requests[3]["reason"] == RECURRENCE_REFUSAL and requests[3]["user"] == ALICE
     assert requests[-1]["path"] == "/feeds/<token>.ics" and requests[-1]["bytes"] > 0
     assert any(r["logger"].startswith("radicale") and r["level"] == "DEBUG" for r in records)  # debug reaches it
+
+
+@pytest.mark.parametrize(("path", "logged"), [
+    ("/feeds/Zm9vYmFyLXNlY3JldC10b2tlbg.ics", "/feeds/<token>.ics"),
+    ("/feeds/no-suffix-token", "/feeds/<token>"),
+    ("/admin/profile/0123456789abcdef", "/admin/profile/<token>"),
+    (f"/{ALICE}/crm/feeds.ics", f"/{ALICE}/crm/feeds.ics"),
+    ("/admin/users/alice", "/admin/users/alice"),
+])
+def test_request_lines_mask_the_secret_tokens_of_feed_and_profile_paths(path, logged):
+    assert loggable_path(path) == logged
