@@ -97,7 +97,11 @@ def caldav_settings(context: Context, email: str, sync_type: str | None, types: 
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_context
 def caldav_status(context: Context, email: str | None, as_json: bool) -> None:
-    """Show CalDAV state for EMAIL, or for every user."""
+    """Show CalDAV state for EMAIL, or for every user.
+
+    The last sync is the user's latest authenticated request from any client (recorded at
+    most once a minute per device), whatever the client asked for.
+    """
     with context.transaction() as session:
         emails = [email] if email else user_service.list_user_emails(session)
         states = [user_service.caldav_status(session, email=e) for e in emails]
