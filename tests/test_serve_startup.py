@@ -3,9 +3,7 @@ password) and public URL when it starts, and a production server refuses to star
 new, empty SQLite file unless told to create it.
 
 Every case runs the installed console script in a subprocess, in a folder of its own,
-with only PATH and the variables given in its environment. Servers that start run one
-process: the "production" mark they carry is CRM_CALDAV_PUBLIC_URL (more processes are
-tested by test_serve_workers).
+with only PATH and the variables given in its environment.
 """
 
 from __future__ import annotations
@@ -84,10 +82,10 @@ def test_startup_line_names_the_database_without_its_password_and_the_public_url
     given = url.set(password="s3cret") if url.get_backend_name() == "postgresql" else url
     env = {"CRM_CALDAV_DB": given.render_as_string(hide_password=False),
            "CRM_CALDAV_PUBLIC_URL": "https://cal.example.com/"}
-    with _serving(tmp_path, env=env) as (line, bound):
+    with _serving(tmp_path, "--workers", "2", env=env) as (line, bound):
         assert _answers(bound)
     shown = given.render_as_string(hide_password=True)
-    assert line == (f"Serving CalDAV on {bound}; database {shown}; "
+    assert line == (f"Serving CalDAV on {bound} with 2 processes; database {shown}; "
                     "public URL https://cal.example.com/ (Ctrl-C to stop)")
     assert "s3cret" not in line and ("***" in line) == (url.get_backend_name() == "postgresql")
 
