@@ -89,7 +89,9 @@ def test_a_short_run_logs_one_line_per_request_and_per_login_and_nothing_else(da
         rf"INFO crm_caldav\.request: PROPFIND {CALENDAR} 401 \d+\.\d ms [1-9]\d* B from=127\.0\.0\.1 "
         + re.escape(f"reason={json.dumps(UNAUTHORIZED)}"),
     ]
-    records = [line for line in log if not line.startswith("Serving CalDAV on ")]
+    # waitress counts its request threads busy until each first waits for work: on a loaded machine the
+    # first request can find none idle yet and waitress warns "Task queue depth is 1" (its overload signal).
+    records = [line for line in log if not line.startswith("Serving CalDAV on ") and " waitress.queue: " not in line]
     assert len(records) == len(expected), "\n".join(log)
     for line, pattern in zip(records, expected, strict=True):
         assert re.fullmatch(rf"{TIME} {pattern}", line), (line, pattern)
@@ -105,6 +107,7 @@ def test_debug_json_logs_are_one_object_per_line_without_a_secret_or_a_traceback
         short_run(url, password)
         assert httpx.get(f"{url}/feeds/{token}.ics").status_code == 200
     records = [json.loads(line) for line in log if not line.startswith("Serving CalDAV on ")]
+    records = [record for record in records if record["logger"] != "waitress.queue"]  # as above
     text = "\n".join(log)
     secrets = [password, token, base64.b64encode(f"{ALICE}:{password}".encode()).decode(),
                base64.b64encode(f"{ALICE}:wrong-password".encode()).decode(), "wrong-password"]
