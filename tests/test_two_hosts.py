@@ -1,6 +1,8 @@
 """Issue 13, done-when 5: two server hosts behind a real nginx, one PostgreSQL, one host
 SIGKILLed mid-traffic and brought back (the scenario and its checks: tests/two_hosts.py;
-the namespaces and nginx: tests/netns.py; a longer run: bench/two_hosts.py).
+the namespaces and nginx: tests/netns.py; a longer run: bench/two_hosts.py), and the one
+case that test meets only by chance, made to happen: nginx resending a write its first host
+committed without answering.
 
 PostgreSQL only: two hosts sharing one SQLite file is not a setup the server supports.
 Needs root, iproute2 and nginx; without them the test says which is missing and skips.
