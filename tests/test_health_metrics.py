@@ -128,16 +128,28 @@ def test_health_and_metrics_switched_off_answer_404(server_settings, crm):
         running.engine.dispose()
 
 
-def test_metrics_of_every_worker_process_add_up_in_one_scrape(database_url, crm, tmp_path):
+# serve --workers N as the CLI runs it once the parent calls share_between_processes before forking.
+SHARING_SERVE = ("import sys; from server.metrics import share_between_processes; "
+                 "print('metrics in', share_between_processes(2), file=sys.stderr, flush=True); "
+                 "from server.cli import main; main()")
+
+
+@pytest.mark.parametrize("directory", ["the operator's", "a temporary one"])
+def test_metrics_of_every_worker_process_add_up_in_one_scrape(database_url, crm, tmp_path, directory):
     crm.load({"users": [user(ALICE)], "activities": [activity("a-1", ALICE, soon())]})
     password = crm.enable(ALICE)
-    (tmp_path / "metrics").mkdir()
-    command = [str(Path(sys.executable).with_name("crm-caldav")), "serve", "--port", "0", "--workers", "2"]
-    process = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                               env={"CRM_CALDAV_DB": database_url, "PATH": str(Path(sys.executable).parent),
-                                    "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")})
+    env = {"CRM_CALDAV_DB": database_url, "PATH": str(Path(sys.executable).parent)}
+    if directory == "the operator's":
+        (tmp_path / "metrics").mkdir()
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
+        command = [str(Path(sys.executable).with_name("crm-caldav"))]
+    else:
+        command = [sys.executable, "-c", SHARING_SERVE]
+    process = subprocess.Popen([*command, "serve", "--port", "0", "--workers", "2"], cwd=tmp_path, env=env,
+                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
-        url = _served_url(process)
+        url, metrics_dir = _served_url(process)
+        metrics_dir = metrics_dir or tmp_path / "metrics"
         with httpx.Client(base_url=url, auth=(ALICE, password), timeout=30) as phone:
             for _ in range(20):  # new connections: the two processes share them
                 with httpx.Client(base_url=url, auth=(ALICE, password), timeout=30) as one_off:
@@ -145,17 +157,22 @@ def test_metrics_of_every_worker_process_add_up_in_one_scrape(database_url, crm,
             assert scrape_until(phone, lambda v: v.get(POLLS) == 20)[POLLS] == 20
             counts = {samples(phone.get("/metrics").text)[POLLS] for _ in range(6)}  # whichever process answers
         assert counts == {20}
-        assert len(list((tmp_path / "metrics").glob("counter_*.db"))) == 2  # both processes answered
+        assert len(list(metrics_dir.glob("counter_*.db"))) == 2  # both processes answered
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        assert process.wait(timeout=30) == 0
+    assert metrics_dir.exists() == (directory == "the operator's")  # a temporary one is removed at exit
 
 
-def _served_url(process: subprocess.Popen) -> str:
+def _served_url(process: subprocess.Popen) -> tuple[str, Path | None]:
+    """The server's URL, and the metrics directory it printed (SHARING_SERVE), once it serves."""
+    directory = None
     for line in process.stderr:
+        if line.startswith("metrics in "):
+            directory = Path(line.removeprefix("metrics in ").strip())
         if match := re.search(r"Serving CalDAV on (http://\S+?)/", line):
             threading.Thread(target=process.stderr.read, daemon=True).start()
-            return match.group(1)
+            return match.group(1), directory
     raise AssertionError(f"server did not start (exit {process.poll()})")
 
 
