@@ -11,6 +11,7 @@ Needs root, iproute2 and nginx; without them the test says which is missing and 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -34,14 +35,21 @@ from tests.two_hosts import (
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 
-def test_killing_one_host_mid_traffic_loses_no_acknowledged_write_and_clients_carry_on(
-        tmp_path, record_property, capsys):
+@pytest.fixture
+def shared_database() -> Iterator[str]:
+    """A scratch PostgreSQL database for both hosts; skips where PostgreSQL, network
+    namespaces or nginx are missing, saying which."""
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL not configured (CRM_CALDAV_TEST_DATABASE_URL): two hosts share one PostgreSQL")
     if reason := unavailable_reason():
         pytest.skip(f"two hosts need network namespaces and nginx: {reason}")
     with scratch_database(POSTGRES_URL) as database_url:
-        report = Scenario(database_url, tmp_path).run()
+        yield database_url
+
+
+def test_killing_one_host_mid_traffic_loses_no_acknowledged_write_and_clients_carry_on(
+        shared_database, tmp_path, record_property, capsys):
+    report = Scenario(shared_database, tmp_path).run()
     summary = report.summary()
     record_property("two_hosts", summary)
     with capsys.disabled():  # the figures show in every run's output, not only with -s
@@ -58,17 +66,15 @@ def test_killing_one_host_mid_traffic_loses_no_acknowledged_write_and_clients_ca
     assert all(0 <= moment <= 5 for moment in moments), (moments, summary)
 
 
-def test_a_write_that_nginx_resends_after_its_host_went_silent_is_applied_once_and_answered_412(tmp_path):
+def test_a_write_that_nginx_resends_after_its_host_went_silent_is_applied_once_and_answered_412(
+        shared_database, tmp_path):
     """The case the kill test can only meet by chance: a host stalls on a PUT (here: waiting
     for the calendar's row lock, which the test holds), nginx gives up after its read
     timeout and sends the same PUT to the other host. The first host then commits it; the
     resent copy's If-Match no longer holds, so the client gets 412 and the event holds the
     write exactly once (one change in the next sync)."""
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL not configured (CRM_CALDAV_TEST_DATABASE_URL): two hosts share one PostgreSQL")
-    if reason := unavailable_reason():
-        pytest.skip(f"two hosts need network namespaces and nginx: {reason}")
-    with scratch_database(POSTGRES_URL) as database_url, Network(tmp_path) as network:
+    database_url = shared_database
+    with Network(tmp_path) as network:
         seed(database_url, 3)
         for host in network.hosts:
             host.start(postgres_socket_url(database_url), workers=1)

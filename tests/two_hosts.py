@@ -420,7 +420,7 @@ class Scenario:
             for thread in threads:
                 thread.join(timeout=60)
         assert not any(thread.is_alive() for thread in threads), "a client thread did not stop"
-        faults = list(traffic.faults) + self.final_checks(traffic, writers, syncers)
+        faults = list(traffic.faults) + self.final_checks(traffic, writers, syncers, hosts)
         entries = nginx.entries()
         retried = [f"{e.method} {'/'.join(e.upstream_statuses)}" for e in entries if len(e.upstreams) > 1]
         failures = traffic.failures()
@@ -459,35 +459,44 @@ class Scenario:
         ends = time.monotonic() + self.phase
         wait_for(lambda: time.monotonic() >= ends and condition(), seconds + self.phase, what)
 
-    def final_checks(self, traffic: Traffic, writers: list[Writer], syncers: list[Syncer]) -> list[str]:
-        """After the traffic: export == what each writer knows == each syncer's mirror ==
-        a full sync; every live event GETs its last title. Returns the disagreements."""
+    def final_checks(self, traffic: Traffic, writers: list[Writer], syncers: list[Syncer],
+                     hosts: list[Host]) -> list[str]:
+        """After the traffic: the export holds what each writer last knew, GETs through nginx
+        return it, each syncer's mirror (after one more incremental sync) equals the export
+        and a full sync, and each host asked directly syncs the same. Returns the disagreements."""
         export = exported(self.database_url)
-        faults = []
-        for writer in writers:
-            for uid, known in writer.state.items():
-                held = export.get(f"{uid}.ics")
-                if held != (known[0] if known else None):
-                    faults.append(f"{uid}: export holds {held!r}, the last acknowledged or read back was {known}")
+        faults = [f"{uid}: export holds {export.get(f'{uid}.ics')!r}, the last acknowledged or read back was {known}"
+                  for writer in writers for uid, known in writer.state.items()
+                  if export.get(f"{uid}.ics") != (known[0] if known else None)]
         checker = Writer(-1, traffic)
         with traffic.client() as http:
             for name, title in export.items():
-                if name.startswith("W") and checker.read(http, name.removesuffix(".ics")) is None:
-                    faults.append(f"{name}: in the export ({title!r}) but GET answers 404")
+                got = checker.read(http, name.removesuffix(".ics")) if name.startswith("W") else (title, "")
+                if got is None or got[0] != title:
+                    faults.append(f"{name}: the export holds {title!r}, GET through nginx answers {got}")
             full = Syncer(-1, traffic, writers)
-            if not full.poll(http, force=True):
-                faults.append("a full sync through nginx failed after the traffic")
-            for syncer in syncers:
-                if not syncer.poll(http, force=True):
-                    faults.append(f"{syncer.name}: its last sync failed")
-                elif syncer.titles() != export:
-                    diff = set(syncer.titles().items()) ^ set(export.items())
-                    faults.append(f"{syncer.name}: synced calendar differs from the export: {sorted(diff)[:6]}")
-                elif syncer.mirror != full.mirror:
-                    faults.append(f"{syncer.name}: ETags differ from a full sync")
-            if full.titles() != export:
-                faults.append("a full sync differs from the export")
+            if not full.poll(http, force=True) or full.titles() != export:
+                faults.append("a full sync through nginx failed or differs from the export")
+            faults += [f"{syncer.name}: {problem}" for syncer in syncers
+                       if (problem := _sync_problem(syncer, http, export, full))]
+        for host in hosts:
+            direct = Syncer(-1, traffic, writers)
+            with httpx.Client(base_url=f"http://{host.upstream}", auth=(OWNER, PASSWORD), timeout=30) as http:
+                if not direct.poll(http, force=True) or direct.mirror != full.mirror:
+                    faults.append(f"host{host.number} asked directly: its full sync differs from the one through nginx")
         return faults
+
+
+def _sync_problem(syncer: Syncer, http: httpx.Client, export: dict[str, str], full: Syncer) -> str | None:
+    """What is wrong after one more incremental sync of ``syncer``, None when nothing."""
+    if not syncer.poll(http, force=True):
+        return "its last sync failed"
+    if syncer.titles() != export:
+        differing = sorted(set(syncer.titles().items()) ^ set(export.items()))
+        return f"synced calendar differs from the export: {differing[:6]}"
+    if syncer.mirror != full.mirror:
+        return "ETags differ from a full sync"
+    return None
 
 
 def _served_by(entry: LogEntry, names: dict[str, str]) -> str:
