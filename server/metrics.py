@@ -86,11 +86,15 @@ class Metrics:
     """This process's counters and the /metrics WSGI application."""
 
     def __init__(self, read_sessions: sessionmaker[Session]) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
+        from prometheus_client import CollectorRegistry, Counter, Histogram, values
 
-        self._multiprocess = bool(os.environ.get(MULTIPROCESS_VARIABLE))
-        # Multiprocess mode: values live in files, collected at scrape time; else in this registry.
-        self._registry = None if self._multiprocess else CollectorRegistry()
+        # Multiprocess mode (values in files, added up at scrape time) is what prometheus_client
+        # chose when first imported; else the values live in this registry.
+        multiprocess = values.ValueClass is not values.MutexValue
+        if os.environ.get(MULTIPROCESS_VARIABLE) and not multiprocess:
+            logger.warning("%s is set but prometheus_client was imported before it: this process counts alone",
+                           MULTIPROCESS_VARIABLE)
+        self._registry = None if multiprocess else CollectorRegistry()
         self.requests = Counter("crm_caldav_requests", "Answered HTTP requests, by method and status.",
                                 ("method", "status"), registry=self._registry)
         self.latency = Histogram("crm_caldav_request_duration_seconds",
