@@ -63,7 +63,8 @@ def ratio(peer, ours, higher_is_better: bool) -> str:
 def table(run: dict, reps: int) -> tuple[list[str], list[list[str]]]:
     servers = list(run["servers"])
     ours = servers[0] if servers and servers[0].startswith("ours") else None
-    peers = [s for s in servers if not s.startswith("ours")]
+    # ours-before (--before) is compared with ours like a peer: > 1 = ours got better
+    peers = [s for s in servers if not s.startswith("ours") or s == "ours-before"]
     header = ["scenario", *servers] + ([f"{p} vs {ours}" for p in peers] if ours else [])
     rows = []
     for key, label, unit, hib in ROWS:

@@ -38,8 +38,11 @@ def parse_args(argv=None):
     ap.add_argument("--poll-seconds", type=float, default=5.0, help="duration of each S6 run")
     ap.add_argument("--budget", type=float, default=30.0,
                     help="seconds of timed reps per scenario and server before reps are cut (default 30)")
-    ap.add_argument("--peer-max-n", type=int, default=0,
-                    help="skip peers for N above this (0 = never skip)")
+    ap.add_argument("--peer-max-n", default="0",
+                    help="skip peers for N above this (0 = never skip); or per peer: xandikos=10000,radicale=0")
+    ap.add_argument("--before", metavar="GIT_REF",
+                    help="also run ours as of this commit (git archive into a temp dir, on PYTHONPATH): "
+                         "a before/after comparison within one run")
     ap.add_argument("--workers", type=int, default=NPROC,
                     help="workers for ours' extra S6 run, if `serve --workers` exists")
     ap.add_argument("--chunk", type=int, default=25000, help="activities per import file for ours")
@@ -51,10 +54,38 @@ def parse_args(argv=None):
         a.n, a.reps, a.poll_seconds = "500", 2, 2.0
     a.ns = [int(x) for x in a.n.split(",") if x.strip()]
     a.peer_list = [] if a.only_ours else [p for p in a.peers.split(",") if p]
+    try:
+        a.peer_max = _peer_max(a.peer_max_n)
+    except ValueError:
+        ap.error(f"--peer-max-n: expected N or peer=N[,peer=N], got {a.peer_max_n!r}")
     for p in a.peer_list:
         if p not in PEERS:
             ap.error(f"unknown peer {p!r} (choose from {', '.join(PEERS)})")
     return a
+
+
+def _peer_max(text: str) -> dict[str, int]:
+    """{peer: largest N it runs at (0 = no limit)} from "10000" (every peer) or "xandikos=10000,radicale=0"."""
+    if "=" not in text:
+        return {p: int(text) for p in PEERS}
+    limits = {p: 0 for p in PEERS}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        if name.strip() not in PEERS:
+            raise ValueError(name)
+        limits[name.strip()] = int(value)
+    return limits
+
+
+def before_tree(ref: str, workdir: Path) -> Path:
+    """The repository's files as of ``ref`` (git archive), for ours-before's PYTHONPATH."""
+    import subprocess
+    repo = Path(__file__).resolve().parent.parent
+    target = workdir / f"before-{ref}"
+    target.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", ref], cwd=repo, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
 
 
 def log(msg: str):
@@ -128,11 +159,17 @@ def make_servers(workdir: Path, n: int, args) -> tuple[list[servers.Server], dic
     made, skipped = [], {}
     if not args.skip_ours:
         made.append(servers.Ours(workdir, chunk=args.chunk))
+        if args.before:
+            before = servers.Ours(workdir, label="ours-before", chunk=args.chunk)
+            before.extra_env = {"PYTHONPATH": str(args.before_tree)}
+            before.notes.append(f"ours-before: the code as of {args.before}")
+            made.append(before)
         if args.db:
             made.append(servers.Ours(workdir, db_url=pg_reset(args.db), label="ours-pg", chunk=args.chunk))
     for p in args.peer_list:
-        if args.peer_max_n and n > args.peer_max_n:
-            skipped[p] = f"too slow: peers only up to N={args.peer_max_n} (--peer-max-n) to keep the run short"
+        limit = args.peer_max.get(p, 0)
+        if limit and n > limit:
+            skipped[p] = f"too slow: only up to N={limit} (--peer-max-n) to keep the run short"
         else:
             made.append(PEERS[p](workdir))
     return made, skipped
@@ -169,6 +206,9 @@ def main(argv=None) -> int:
             "Peers hold only the bench user's calendar; ours holds 5x N activities (4 other users).",
         ]}, "runs": []}
     log(f"nproc {NPROC}, load average {results['meta']['loadavg_start']}")
+    before_dir = Path(tempfile.mkdtemp(prefix="crm-caldav-bench-before-")) if args.before else None
+    if args.before:
+        args.before_tree = before_tree(args.before, before_dir)
     failed = False
     try:
         for n in args.ns:
@@ -208,6 +248,8 @@ def main(argv=None) -> int:
     finally:
         results["meta"]["loadavg_end"] = loadavg()
         report.write(results, Path(args.out), args.reps)
+        if before_dir is not None:
+            servers.remove_tree(before_dir)
     flat = report.flatness(results)
     if flat:
         print("\nGrowth with the calendar size (largest N over smallest N; 1.00x = flat)\n"
