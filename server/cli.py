@@ -55,6 +55,7 @@ def serve(context: Context, host: str, port: int, demo: bool, workers: int, thre
     from server.app import create_app, serving_limits
     from server.http import listen
     from server.http import serve as serve_http
+    from server.metrics import share_between_processes
 
     settings = context.settings
     if not (demo or create_database):
@@ -67,6 +68,8 @@ def serve(context: Context, host: str, port: int, demo: bool, workers: int, thre
     except OSError as error:
         raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None
     click.echo(_startup_line(settings, host, sock.getsockname()[1], workers), err=True)
+    if settings.metrics_enabled:
+        share_between_processes(workers)  # /metrics adds up every process's counts
     serve_http(lambda: create_app(settings), sock, workers=workers, limits=serving_limits(settings, threads))
 
 
