@@ -194,6 +194,15 @@ class Network:
     subnet: ipaddress.IPv4Network | None = None
 
     def open(self) -> Network:
+        """Create the namespaces and links; on any failure, remove what was made and raise."""
+        try:
+            self._create()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _create(self) -> None:
         self.subnet = subnet = _free_subnet()
         # Without this, a host whose link is down (Host.link) would be routed through the
         # default gateway: requests with the test's credentials would leave the machine. The
@@ -214,7 +223,6 @@ class Network:
             _ip("-n", host.namespace, "addr", "add", f"{host.inside_address}/30", "dev", host.inside)
             _ip("-n", host.namespace, "link", "set", host.inside, "up")
             _ip("-n", host.namespace, "link", "set", "lo", "up")
-        return self
 
     def close(self) -> None:
         """Stop every server, then delete the namespaces (which deletes their veth pairs)."""
