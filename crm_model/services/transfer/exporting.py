@@ -36,7 +36,7 @@ def export_data(session: Session, *, owner: str | None = None) -> dict[str, Any]
                      for c in session.scalars(select(Contact).order_by(Contact.id))],
         "leads": [{"id": c.id, "name": c.name, "email": c.email}
                   for c in session.scalars(select(Lead).order_by(Lead.id))],
-        "activities": [_export_activity(a) for a in session.scalars(activities_query)],
+        "activities": [export_activity(a) for a in session.scalars(activities_query)],
     }
 
 
@@ -50,7 +50,7 @@ def _export_user(user: User) -> dict[str, Any]:
     }
 
 
-def _export_activity(activity: Activity) -> dict[str, Any]:
+def export_activity(activity: Activity) -> dict[str, Any]:
     zone = ZoneInfo(activity.owner.timezone)
     if activity.all_day:
         start, end = activity.starts_at.date().isoformat(), activity.ends_at.date().isoformat()

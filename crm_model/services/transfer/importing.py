@@ -6,16 +6,16 @@ first problem; the caller's transaction makes it all or nothing.
 Import is built for files of hundreds of thousands of activities: the stored
 rows a file refers to are read in chunks (see ``reading``), every activity is
 checked and compared against those in-memory copies, and only then is the
-result written, with one executemany statement per kind of change instead of
-one ORM object and flush per row. The change-tracking triggers still fire for
-every row written.
+result written, with multi-row statements per kind of change instead of one
+ORM object and flush per row. The change-tracking triggers still see every row
+written; on PostgreSQL they take one position per owner and statement.
 
 Layer: crm_model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -28,9 +28,19 @@ from crm_model.errors import InvalidDataError
 from crm_model.models import Activity, Contact, Lead, Participant, User
 from crm_model.records import WindowPolicy
 from crm_model.services import field_limits
-from crm_model.services.transfer import checks, reading
+from crm_model.services.transfer import checks, reading, writing
 from crm_model.services.transfer.reading import Planned
 from crm_model.services.users import change_sync_settings, normalize_email
+
+# New activities per INSERT statement (and per step of the progress bar): on
+# PostgreSQL one position per owner and statement (see writing).
+INSERT_PAGE = 5000
+# Activities checked between two calls of the progress callback.
+PROGRESS_STEP = 1000
+# Called with a number of activities done (see import_data).
+Progress = Callable[[int], None]
+# Keys of an `export --changes-since` answer that import reads past.
+_READ_ONLY_KEYS = ("since", "position")
 
 _SECTIONS = ("users", "contacts", "leads", "activities", "deleted_activities")
 
@@ -47,16 +57,20 @@ class ImportSummary:
     activities_deleted: int
 
 
-def import_data(session: Session, data: Any, *, now: datetime, policy: WindowPolicy | None = None) -> ImportSummary:
+def import_data(session: Session, data: Any, *, now: datetime, policy: WindowPolicy | None = None,
+                progress: Progress | None = None) -> ImportSummary:
     """Upsert users (by email), contacts, leads, activities (by id); delete listed activities.
 
     A user's ``caldav`` settings change as with ``caldav settings``: what leaves
     or joins an enabled calendar is logged for its devices' sync tokens, and new
     synced types start a new initial window under ``policy`` (None: the window stays).
+    ``progress`` is called with a number of activities as they are checked and
+    again as they are written: the calls add up to twice ``progress_total(data)``.
+    The keys ``since`` and ``position`` of an ``export --changes-since`` answer are ignored.
     """
     if not isinstance(data, dict):
         raise InvalidDataError("the file must hold one JSON object")
-    unknown = set(data) - set(_SECTIONS)
+    unknown = set(data) - set(_SECTIONS) - set(_READ_ONLY_KEYS)
     if unknown:
         raise InvalidDataError(f"unknown section(s): {', '.join(sorted(unknown))}")
     for section in _SECTIONS:
@@ -67,7 +81,7 @@ def import_data(session: Session, data: Any, *, now: datetime, policy: WindowPol
     session.flush()
     contacts = _import_parties(session, Contact, data.get("contacts", []), "contacts")
     leads = _import_parties(session, Lead, data.get("leads", []), "leads")
-    created, updated = _import_activities(session, data.get("activities", []), now)
+    created, updated = _import_activities(session, data.get("activities", []), now, progress or _no_progress)
     deleted = _delete_activities(session, data.get("deleted_activities", []))
     # The bulk statements bypassed the session, and the triggers moved
     # users.sync_pos: objects the caller still holds must be read again.
@@ -75,6 +89,16 @@ def import_data(session: Session, data: Any, *, now: datetime, policy: WindowPol
     if created + deleted > 1000:
         refresh_statistics(session)
     return ImportSummary(len(users), contacts, leads, created, updated, deleted)
+
+
+def progress_total(data: Any) -> int:
+    """How many activities ``data`` holds (0 when it is no import document)."""
+    activities = data.get("activities") if isinstance(data, dict) else None
+    return len(activities) if isinstance(activities, list) else 0
+
+
+def _no_progress(done: int) -> None:
+    """The progress callback when nobody watches."""
 
 
 def refresh_statistics(session: Session) -> None:
@@ -139,12 +163,14 @@ def _import_parties(session: Session, model: type[Contact] | type[Lead], raws: l
     return len(raws)
 
 
-def _import_activities(session: Session, raws: list[Any], now: datetime) -> tuple[int, int]:
+def _import_activities(session: Session, raws: list[Any], now: datetime, progress: Progress) -> tuple[int, int]:
     """Upsert activities by id; returns (created, updated)."""
     lookups = reading.look_up(session, raws)
     planned: dict[str, Planned] = {}
     created = updated = 0
     for i, raw in enumerate(raws):
+        if i and i % PROGRESS_STEP == 0:
+            progress(PROGRESS_STEP)
         where = f"activities[{i}]."
         activity_id, fields = checks.activity_fields(raw, where, lookups.owners)
         participants = checks.participants(checks.optional(raw, "participants", where, list) or [], where, lookups)
@@ -163,7 +189,8 @@ def _import_activities(session: Session, raws: list[Any], now: datetime) -> tupl
             current.fields, current.fields_changed = fields, True
         if _participant_keys(current.participants) != _participant_keys(participants):
             current.participants, current.participants_changed = participants, True
-    _write_activities(session, planned.values(), now)
+    progress(len(raws) % PROGRESS_STEP or min(len(raws), PROGRESS_STEP))
+    _write_activities(session, planned.values(), now, progress)
     return created, updated
 
 
@@ -173,8 +200,8 @@ def _participant_keys(participants: list[dict[str, Any]]) -> list[tuple[str | No
              None if (p["contact_id"] or p["lead_id"]) else (p["email"] or "").lower()) for p in participants]
 
 
-def _write_activities(session: Session, planned: Iterable[Planned], now: datetime) -> None:
-    """Write the plan with one executemany statement per kind of change.
+def _write_activities(session: Session, planned: Iterable[Planned], now: datetime, progress: Progress) -> None:
+    """Write the plan with few statements per kind of change (see _insert_many).
 
     Updates set ``updated_at`` alone when only the participants changed, so
     that the activity trigger (which watches the content columns) does not
@@ -186,12 +213,14 @@ def _write_activities(session: Session, planned: Iterable[Planned], now: datetim
     (on SQLite, 250,000 activities and their participants took 66 s to insert
     in random order and 26 s in id order).
     """
-    created, changed, touched, replaced, participants = [], [], [], [], []
+    created: list[Planned] = []
+    stored = 0
+    changed, touched, replaced, participants = [], [], [], []
     for item in sorted(planned, key=lambda item: item.id):
         if item.new is not None:
-            created.append({**item.new, **item.fields, "updated_at": now})
-            participants += _participant_rows(item)
+            created.append(item)
             continue
+        stored += 1
         if item.fields_changed:
             changed.append({"id": item.id, **item.fields, "updated_at": now})
         elif item.participants_changed:
@@ -199,15 +228,25 @@ def _write_activities(session: Session, planned: Iterable[Planned], now: datetim
         if item.participants_changed:
             replaced.append(item.id)
             participants += _participant_rows(item)
-    for statement, rows in ((_bulk_insert(Activity), created), (update(Activity), changed),
-                            (update(Activity), touched)):
+    # A page of new activities, then their participants: each page is two
+    # statements (one position per owner for each on PostgreSQL) and a step of the progress.
+    for start in range(0, len(created), INSERT_PAGE):
+        page = created[start:start + INSERT_PAGE]
+        _insert_many(session, Activity, [{**item.new, **item.fields, "updated_at": now}
+                                         for item in page if item.new is not None])
+        rows = [row for item in page for row in _participant_rows(item)]
         if rows:
-            session.execute(statement, rows)
+            _insert_many(session, Participant, rows)
+        progress(len(page))
+    for rows in (changed, touched):
+        if rows:
+            session.execute(update(Activity), rows)
     for chunk in reading.chunks(replaced):
         session.execute(delete(Participant).where(Participant.activity_id.in_(chunk)),
                         execution_options={"synchronize_session": False})
     if participants:
-        session.execute(_bulk_insert(Participant), participants)
+        _insert_many(session, Participant, participants)
+    progress(stored)  # the stored activities of the file: written (if they differed) above
 
 
 def _bulk_insert(model: type[Base]) -> Insert:
@@ -221,6 +260,13 @@ def _bulk_insert(model: type[Base]) -> Insert:
     table = model.__table__
     assert isinstance(table, Table)  # each model here maps one table (no joins, no subqueries)
     return insert(table)
+
+
+def _insert_many(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """INSERT ``rows`` of ``model``'s table in one statement (see ``writing``)."""
+    table = model.__table__
+    assert isinstance(table, Table)  # each model here maps one table (no joins, no subqueries)
+    writing.insert_rows(session, table, rows)
 
 
 def _participant_rows(item: Planned) -> list[dict[str, Any]]:
