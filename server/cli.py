@@ -22,6 +22,7 @@ from crm_model.services import admins as admin_service
 from crm_model.services import transfer
 from crm_model.services import users as user_service
 from crm_model.services.passwords import generate_app_password
+from server import cli_transfer
 from server.cli_caldav import caldav
 from server.cli_context import Context, now, pass_context
 from server.cli_feeds import feed
@@ -158,16 +159,18 @@ def _prepare_demo(context: Context) -> None:
 
 
 @cli.command("import")
-@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("file", type=click.File("rb"))
 @pass_context
 def import_command(context: Context, file: Any) -> None:
-    """Load CRM data from a JSON FILE ('-' for standard input), all or nothing."""
-    try:
-        data = json.load(file)
-    except json.JSONDecodeError as error:
-        raise click.ClickException(f"{file.name}: not JSON (line {error.lineno}: {error.msg})") from None
-    with context.transaction() as session:
-        summary = transfer.import_data(session, data, now=now(), policy=context.settings.window_policy)
+    """Load CRM data from a JSON FILE ('-' for standard input; UTF-8), all or nothing.
+
+    A progress bar shows on standard error when it is a terminal and the file is large.
+    """
+    data = cli_transfer.read_json_file(file)
+    with (cli_transfer.import_progress(transfer.progress_total(data)) as progress,
+          context.transaction() as session):
+        summary = transfer.import_data(session, data, now=now(), policy=context.settings.window_policy,
+                                       progress=progress)
     click.echo(
         f"imported {summary.users} users, {summary.contacts} contacts, {summary.leads} leads; "
         f"activities: {summary.activities_created} created, {summary.activities_updated} updated, "
@@ -177,11 +180,15 @@ def import_command(context: Context, file: Any) -> None:
 
 @cli.command("export")
 @click.option("--owner", help="Only this user's activities.")
+@click.option("--changes-since", "since", metavar="POSITION",
+              help="Only what changed after POSITION (0, or the \"position\" of an earlier answer), "
+                   "deletions included, and the position to ask from next time.")
 @pass_context
-def export_command(context: Context, owner: str | None) -> None:
+def export_command(context: Context, owner: str | None, since: str | None) -> None:
     """Print CRM data as JSON (the import format plus read-only fields)."""
     with context.transaction() as session:
-        data = transfer.export_data(session, owner=owner)
+        data = (transfer.export_data(session, owner=owner) if since is None
+                else transfer.export_changes(session, since, owner=owner))
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 

@@ -1,0 +1,55 @@
+"""Helpers of `crm-caldav import`: reading the file, and the progress bar.
+
+Layer: server.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+import click
+
+# Files with fewer activities import in about a second: no bar for them.
+PROGRESS_MIN_ACTIVITIES = 1000
+_BYTE_ORDER_MARKS = {b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+
+
+def read_json_file(file: IO[bytes]) -> Any:
+    """The JSON document of ``file`` (UTF-8, with or without a byte-order mark; RFC 8259 8.1).
+
+    Raises:
+        click.ClickException: one line for a file that is not UTF-8 (naming UTF-16 when
+            its byte-order mark says so) or not JSON.
+    """
+    name = getattr(file, "name", "-")
+    raw = file.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        found = next((f"{encoding} text" for mark, encoding in _BYTE_ORDER_MARKS.items() if raw.startswith(mark)),
+                     f"not UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start})")
+        raise click.ClickException(f"{name}: {found}; save the file as UTF-8 and import it again") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise click.ClickException(f"{name}: not JSON (line {error.lineno}: {error.msg})") from None
+
+
+@contextmanager
+def import_progress(activities: int) -> Iterator[Callable[[int], None] | None]:
+    """A progress callback drawing click's bar on standard error, or None.
+
+    The bar is drawn only when standard error is a terminal and the file holds at
+    least PROGRESS_MIN_ACTIVITIES activities: logs and pipes get no bar characters.
+    Its length is twice ``activities``: each is counted when checked and when written.
+    """
+    if activities < PROGRESS_MIN_ACTIVITIES or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=2 * activities, label=f"importing {activities:,} activities",
+                           file=sys.stderr, show_pos=False, show_percent=True, show_eta=True) as bar:
+        yield bar.update
