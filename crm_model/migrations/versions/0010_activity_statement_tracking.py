@@ -13,7 +13,9 @@ for participants, give each owner touched by one statement one new position
 ``change_pos`` and ``edited_pos`` of the activities the statement wrote to it
 and append one ``calendar_changes`` row per activity, as the row triggers did:
 
-- INSERT: every new row, under its owner.
+- INSERT: every new row, under its owner (a row inserted with ``change_pos``
+  and ``edited_pos`` already at that position, as the import predicts it, is
+  not written again).
 - UPDATE: a row whose tracked columns (``TRACKED_COLUMNS``, frozen below)
   differ from before, under its (new) owner; and, when the owner changed, a
   row under the old owner with the old href (what left that calendar).
@@ -54,39 +56,50 @@ def _row(alias: str) -> str:
     return "(" + ", ".join(f"{alias}.{column}" for column in _COLUMNS) + ")"
 
 
-# Rows of an UPDATE statement: the new rows whose content changed (or whose id is
-# new), and the old rows that left their owner's calendar (owner changed, or id changed).
-_EDITED = f"""new_rows n LEFT JOIN old_rows o ON o.id = n.id
-   WHERE (o.id IS NULL OR {_row('o')} IS DISTINCT FROM {_row('n')})"""
-_LEFT = """old_rows o LEFT JOIN new_rows n ON n.id = o.id
-   WHERE (n.id IS NULL OR n.owner_id <> o.owner_id)"""
-
-# Moves the statement's activities of one owner to position p and logs them.
-_RECORD = """WITH touched AS (
-      UPDATE activities a SET change_pos = p, edited_pos = p FROM {source} AND n.owner_id = owner AND a.id = n.id
-      RETURNING a.id, a.href)
-    INSERT INTO calendar_changes (user_id, pos, activity_id, href) SELECT owner, p, id, href FROM touched;"""
+# Ids of an UPDATE statement's rows: the old rows that left their owner's calendar
+# (owner changed, or id changed), and the new rows whose content changed (or whose id is new).
+_LEFT = ("SELECT array_agg(o.id) FROM old_rows o LEFT JOIN new_rows n ON n.id = o.id "
+         "WHERE n.id IS NULL OR n.owner_id <> o.owner_id")
+_EDITED = ("SELECT array_agg(n.id) FROM new_rows n LEFT JOIN old_rows o ON o.id = n.id "
+           f"WHERE o.id IS NULL OR {_row('o')} IS DISTINCT FROM {_row('n')}")
 
 _FUNCTIONS = {
-    "insert": f"""CREATE FUNCTION crm_track_activities_insert() RETURNS trigger AS $$
+    # New rows already at p (a writer that read the owner's next position under
+    # its row lock, as the import does) are not written a second time.
+    "insert": """CREATE FUNCTION crm_track_activities_insert() RETURNS trigger AS $$
 DECLARE owner integer; p integer;
 BEGIN
   FOR owner IN SELECT DISTINCT owner_id FROM new_rows ORDER BY owner_id LOOP
     p := crm_next_position(owner);
-    {_RECORD.format(source="new_rows n WHERE true")}
+    UPDATE activities a SET change_pos = p, edited_pos = p FROM new_rows n
+     WHERE n.owner_id = owner AND a.id = n.id AND (n.change_pos <> p OR n.edited_pos <> p);
+    INSERT INTO calendar_changes (user_id, pos, activity_id, href)
+      SELECT owner, p, id, href FROM new_rows WHERE owner_id = owner;
   END LOOP;
   RETURN NULL;
 END $$ LANGUAGE plpgsql""",
+    # EXECUTE: planned for each statement with its real row counts. A plan cached
+    # by PL/pgSQL for the first, small statement joined later statements of
+    # thousands of rows by nested loops (seconds per statement). The triggers'
+    # own updates of change_pos / edited_pos find no ids and return at once.
     "update": f"""CREATE FUNCTION crm_track_activities_update() RETURNS trigger AS $$
-DECLARE owner integer; p integer;
+DECLARE owner integer; p integer; left_ids varchar[]; edited_ids varchar[];
 BEGIN
-  FOR owner IN SELECT o.owner_id FROM {_LEFT}
-               UNION SELECT n.owner_id FROM {_EDITED}
-               ORDER BY 1 LOOP
+  EXECUTE '{_LEFT}' INTO left_ids;
+  EXECUTE '{_EDITED}' INTO edited_ids;
+  IF left_ids IS NULL AND edited_ids IS NULL THEN RETURN NULL; END IF;
+  FOR owner IN EXECUTE 'SELECT owner_id FROM old_rows WHERE id = ANY($1)
+                        UNION SELECT owner_id FROM new_rows WHERE id = ANY($2) ORDER BY 1'
+               USING left_ids, edited_ids LOOP
     p := crm_next_position(owner);
-    INSERT INTO calendar_changes (user_id, pos, activity_id, href)
-      SELECT owner, p, o.id, o.href FROM {_LEFT} AND o.owner_id = owner;
-    {_RECORD.format(source=_EDITED)}
+    EXECUTE 'INSERT INTO calendar_changes (user_id, pos, activity_id, href)
+               SELECT $1, $2, id, href FROM old_rows WHERE owner_id = $1 AND id = ANY($3)'
+      USING owner, p, left_ids;
+    EXECUTE 'WITH touched AS (
+               UPDATE activities SET change_pos = $2, edited_pos = $2 WHERE owner_id = $1 AND id = ANY($3)
+               RETURNING id, href)
+             INSERT INTO calendar_changes (user_id, pos, activity_id, href) SELECT $1, $2, id, href FROM touched'
+      USING owner, p, edited_ids;
   END LOOP;
   RETURN NULL;
 END $$ LANGUAGE plpgsql""",

@@ -232,8 +232,8 @@ def _write_activities(session: Session, planned: Iterable[Planned], now: datetim
     # statements (one position per owner for each on PostgreSQL) and a step of the progress.
     for start in range(0, len(created), INSERT_PAGE):
         page = created[start:start + INSERT_PAGE]
-        _insert_many(session, Activity, [{**item.new, **item.fields, "updated_at": now}
-                                         for item in page if item.new is not None])
+        rows = [{**item.new, **item.fields, "updated_at": now} for item in page if item.new is not None]
+        _insert_many(session, Activity, _at_next_positions(session, rows))
         rows = [row for item in page for row in _participant_rows(item)]
         if rows:
             _insert_many(session, Participant, rows)
@@ -260,6 +260,25 @@ def _bulk_insert(model: type[Base]) -> Insert:
     table = model.__table__
     assert isinstance(table, Table)  # each model here maps one table (no joins, no subqueries)
     return insert(table)
+
+
+def _at_next_positions(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """On PostgreSQL, ``rows`` (new activities) with ``change_pos`` and ``edited_pos`` set
+    to the position their INSERT statement will take for their owner.
+
+    Its statement trigger (migration 0010) then logs them without writing each
+    row a second time. The owners' rows are locked first (in id order, as the
+    triggers lock them), so the position read cannot move before the INSERT;
+    were it wrong, the trigger would correct the rows. SQLite's row triggers
+    take a position per row: rows are returned unchanged there.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return rows
+    owners = sorted({row["owner_id"] for row in rows})
+    query = select(User.id, User.sync_pos).where(User.id.in_(owners)).order_by(User.id).with_for_update()
+    following = {row.id: row.sync_pos + 1 for row in session.execute(query)}
+    return [{**row, "change_pos": following[row["owner_id"]], "edited_pos": following[row["owner_id"]]}
+            for row in rows]
 
 
 def _insert_many(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
