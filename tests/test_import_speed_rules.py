@@ -59,6 +59,23 @@ def test_a_large_import_logs_every_activity_with_few_positions_on_postgresql(crm
                                  "AND c.user_id = a.owner_id)") == 0
 
 
+def test_a_reimport_changing_every_activity_logs_each_with_few_positions_on_postgresql(crm, database_url):
+    document = _document()
+    crm.load(document)
+    before = _scalar(database_url, "SELECT sum(sync_pos) FROM users")
+    last_logged = _scalar(database_url, "SELECT max(id) FROM calendar_changes")
+    for item in document["activities"]:
+        item["title"] += " (moved)"
+
+    crm.load(document)
+
+    assert {a["title"] for a in crm.export()["activities"]} == {f"Meeting a-{i} (moved)" for i in range(N)}
+    after = _scalar(database_url, "SELECT sum(sync_pos) FROM users")
+    assert after - before == (2 if database_url.startswith("postgresql") else N)  # per owner and statement
+    assert _scalar(database_url, "SELECT count(DISTINCT activity_id) FROM calendar_changes "
+                                 f"WHERE id > {last_logged}") == N
+
+
 def test_a_utf16_file_is_refused_in_one_line(crm, tmp_path):
     path = tmp_path / "crm.json"
     path.write_text(json.dumps(_document(3)), encoding="utf-16")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Insert, Table, delete, insert, select, text, update
+from sqlalchemy import Column, CursorResult, Insert, MetaData, Table, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from crm_model.base import Base
@@ -240,7 +240,7 @@ def _write_activities(session: Session, planned: Iterable[Planned], now: datetim
         progress(len(page))
     for rows in (changed, touched):
         if rows:
-            session.execute(update(Activity), rows)
+            _update_many(session, rows)
     for chunk in reading.chunks(replaced):
         session.execute(delete(Participant).where(Participant.activity_id.in_(chunk)),
                         execution_options={"synchronize_session": False})
@@ -286,6 +286,27 @@ def _insert_many(session: Session, model: type[Base], rows: list[dict[str, Any]]
     table = model.__table__
     assert isinstance(table, Table)  # each model here maps one table (no joins, no subqueries)
     writing.insert_rows(session, table, rows)
+
+
+def _update_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """UPDATE stored activities from ``rows`` (dicts with ``id`` and the same other keys) in one statement.
+
+    The rows go into a temporary table first (see ``writing``), then one
+    ``UPDATE activities ... FROM`` it: on PostgreSQL one position per owner for
+    all of them (migration 0010), where an executemany of one-row UPDATEs took one
+    per row. SQLite (3.33 and later) runs the same statement; its row triggers
+    see every row either way.
+    """
+    table = Activity.__table__
+    assert isinstance(table, Table)
+    names = [name for name in rows[0] if name != "id"]
+    staging = Table("crm_import_updates", MetaData(), Column("id", table.c.id.type, primary_key=True),
+                    *(Column(name, table.c[name].type) for name in names), prefixes=["TEMPORARY"])
+    connection = session.connection()
+    staging.create(connection)  # a failure below rolls back the transaction, this table with it
+    writing.insert_rows(session, staging, rows)
+    session.execute(update(table).where(table.c.id == staging.c.id).values({name: staging.c[name] for name in names}))
+    staging.drop(connection)
 
 
 def _participant_rows(item: Planned) -> list[dict[str, Any]]:
