@@ -228,16 +228,7 @@ def _write_activities(session: Session, planned: Iterable[Planned], now: datetim
         if item.participants_changed:
             replaced.append(item.id)
             participants += _participant_rows(item)
-    # A page of new activities, then their participants: each page is two
-    # statements (one position per owner for each on PostgreSQL) and a step of the progress.
-    for start in range(0, len(created), INSERT_PAGE):
-        page = created[start:start + INSERT_PAGE]
-        rows = [{**item.new, **item.fields, "updated_at": now} for item in page if item.new is not None]
-        _insert_many(session, Activity, _at_next_positions(session, rows))
-        rows = [row for item in page for row in _participant_rows(item)]
-        if rows:
-            _insert_many(session, Participant, rows)
-        progress(len(page))
+    _create_activities(session, created, now, progress)
     for rows in (changed, touched):
         if rows:
             _update_many(session, rows)
@@ -247,6 +238,22 @@ def _write_activities(session: Session, planned: Iterable[Planned], now: datetim
     if participants:
         _insert_many(session, Participant, participants)
     progress(stored)  # the stored activities of the file: written (if they differed) above
+
+
+def _create_activities(session: Session, created: list[Planned], now: datetime, progress: Progress) -> None:
+    """Insert new activities a page at a time, each page followed by its participants.
+
+    Each page is two statements (one position per owner for each on
+    PostgreSQL) and one step of the progress.
+    """
+    for start in range(0, len(created), INSERT_PAGE):
+        page = created[start:start + INSERT_PAGE]
+        rows = [{**item.new, **item.fields, "updated_at": now} for item in page if item.new is not None]
+        _insert_many(session, Activity, _at_next_positions(session, rows))
+        rows = [row for item in page for row in _participant_rows(item)]
+        if rows:
+            _insert_many(session, Participant, rows)
+        progress(len(page))
 
 
 def _bulk_insert(model: type[Base]) -> Insert:
