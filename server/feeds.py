@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 from crm_model.records import UserRecord
 from crm_model.services import feeds as feed_service
+from server import request_log
 from server.http import encode_answer
 from storage_plugin import tokens
 from storage_plugin.backend import CalendarBackend, Served
@@ -85,6 +86,7 @@ class FeedServer:
             user = feed_service.find_feed_user(session, token=token)
         if user is None:
             raise Refusal(404, NOT_FOUND_MESSAGE)
+        request_log.note(environ, user=user.email)
         etag = tokens.ctag(user)
         headers = [("ETag", etag), ("Cache-Control", "private, no-cache")]
         after = self._note_use(token)

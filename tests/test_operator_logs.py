@@ -131,3 +131,37 @@ def test_debug_json_logs_are_one_object_per_line_without_a_secret_or_a_traceback
 ])
 def test_request_lines_mask_the_secret_tokens_of_feed_and_profile_paths(path, logged):
     assert loggable_path(path) == logged
+
+
+def test_admin_page_and_feed_request_lines_name_who_they_acted_for(database_url, crm, tmp_path):
+    from datetime import UTC, datetime
+
+    from crm_model.db import make_engine, make_session_factory
+    from crm_model.services import admins as admin_service
+    from crm_model.services import feeds as feed_service
+
+    crm.load({"users": [user(ALICE)], "activities": [activity("a-1", ALICE, soon())]})
+    crm.enable(ALICE)
+    admin, admin_password = "boss@example.com", "correct horse battery staple"
+    engine = make_engine(database_url)
+    with make_session_factory(engine).begin() as session:
+        admin_service.add_admin(session, email=admin, password=admin_password, now=datetime.now(UTC))
+        _, token = feed_service.add_feed(session, email=ALICE, label="Outlook", now=datetime.now(UTC))
+    engine.dispose()
+    with serving(database_url, tmp_path) as (url, log), httpx.Client(base_url=url, timeout=30) as browser:
+        form = browser.get("/admin/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+        wrong = browser.post("/admin/login", data={"csrf": csrf, "email": admin, "password": "wrong"})
+        assert wrong.status_code == 403
+        right = browser.post("/admin/login", data={"csrf": csrf, "email": admin, "password": admin_password})
+        assert right.status_code == 303
+        assert browser.get("/admin/").status_code == 200
+        assert browser.get(f"/feeds/{token}.ics").status_code == 200
+    text = "\n".join(log)
+    assert re.search(rf"WARNING server\.admin\.app: Failed admin login for {re.escape(admin)} from 127\.0\.0\.1",
+                     text), text
+    assert re.search(rf"INFO server\.admin\.app: Admin login of {re.escape(admin)} from 127\.0\.0\.1", text), text
+    assert re.search(rf"POST /admin/login 303 .* user=admin:{re.escape(admin)}", text), text
+    assert re.search(rf"GET /admin/ 200 .* user=admin:{re.escape(admin)}", text), text
+    assert re.search(rf"GET /feeds/<token>\.ics 200 .* user={re.escape(ALICE)}", text), text
+    assert token not in text and admin_password not in text

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_model.services import admins as admin_service
+from server import request_log
 from server.admin.feed_pages import FeedPages
 from server.admin.mount import ADMIN_PATH
 from server.admin.pages import Pages
@@ -55,20 +56,21 @@ class AdminApp:
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
             request = read_request(environ, admin_path=ADMIN_PATH)
-            response = self._dispatch(request)
+            response = self._dispatch(request, environ)
         except FormTooLarge as error:
             response = Response(413, str(error).encode(), [("Content-Type", "text/plain; charset=utf-8")])
         start_response(response.status_line, response.wsgi_headers())
         return [] if environ.get("REQUEST_METHOD", "").upper() == "HEAD" else [response.body]
 
-    def _dispatch(self, request: Request) -> Response:
+    def _dispatch(self, request: Request, environ: dict) -> Response:
         if request.path.startswith("/profile/") and request.method in ("GET", "HEAD"):
             return self._pages.download(request, request.path.removeprefix("/profile/"))
         if request.path == "/login":
-            return self._login(request) if request.method == "POST" else self._login_form(request)
+            return self._login(request, environ) if request.method == "POST" else self._login_form(request)
         session = self._sessions.get(request.cookies.get(SESSION_COOKIE))
         if session is None:
             return redirect(f"{request.root}/login")
+        request_log.note(environ, user=f"admin:{session.email}")
         if request.method == "POST" and not _same(request.form.get("csrf"), session.csrf):
             return self._forbidden(request, session)
         if request.path == "/logout" and request.method == "POST":
@@ -92,7 +94,7 @@ class AdminApp:
                                       email=request.form.get("email", ""))
         return Response(status, body, [cookie, *(headers or [])])
 
-    def _login(self, request: Request) -> Response:
+    def _login(self, request: Request, environ: dict) -> Response:
         cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE)
         if not cookie_token or not _same(request.form.get("csrf"), cookie_token):
             return self._forbidden(request, None)
@@ -110,8 +112,11 @@ class AdminApp:
             raise
         self._throttle.settle(account, request.address, succeeded=admin is not None)
         if admin is None:
-            logger.info("Failed admin login for %s from %s", email, request.address)
+            logger.warning("Failed admin login for %s from %s", email, request.address or "-")
+            request_log.note(environ, login="failed")
             return self._login_form(request, status=403, error=WRONG_LOGIN_MESSAGE)
+        logger.info("Admin login of %s from %s", email, request.address or "-")
+        request_log.note(environ, user=f"admin:{email}")
         token, _ = self._sessions.start(admin.id)
         return redirect(f"{request.root}/", [
             set_cookie(SESSION_COOKIE, token, path=f"{request.root}/", secure=request.https),
