@@ -53,7 +53,8 @@ def make_engine(url: str, limits: DatabaseLimits | None = None, *, long_statemen
     PostgreSQL: a connection pool with pre-ping, so a restarted database is
     picked up again without restarting the server; with ``limits``, every
     connection gets ``lock_timeout`` and ``statement_timeout`` (set once when
-    it opens, kept while pooled).
+    it opens, kept while pooled), and opening a connection gives up after
+    ``limits.pool_timeout`` (libpq's connect_timeout, at least 2 s).
 
     With ``limits`` the pool waits at most ``limits.pool_timeout`` for a free
     connection (SQLAlchemy's default is 30 s). ``long_statements=True`` is for
@@ -70,6 +71,9 @@ def make_engine(url: str, limits: DatabaseLimits | None = None, *, long_statemen
         engine = create_engine(url, **kwargs)
         _tune_sqlite(engine)
         return engine
+    if limits is not None:  # a database host that drops packets: fail in seconds, not the TCP timeout
+        kwargs["connect_args"] = {"connect_timeout": max(2, round(limits.pool_timeout)),
+                                  **kwargs.get("connect_args", {})}
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
