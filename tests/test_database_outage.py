@@ -7,23 +7,12 @@ server's existing ones, which is what a restart looks like to the server.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
+from tests.database_outages import set_connections
 from tests.factories import ALICE, activity, soon, user, vevent
 
 pytestmark = pytest.mark.e2e
 
-
-def _set_connections(database_url: str, allowed: bool) -> None:
-    url = make_url(database_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS {str(allowed).lower()}'))
-        if not allowed:
-            connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                    "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": url.database})
-    admin.dispose()
 
 
 def test_outage_answers_503_and_the_server_recovers(database_url, crm, server):
@@ -33,12 +22,12 @@ def test_outage_answers_503_and_the_server_recovers(database_url, crm, server):
     password = crm.enable(ALICE)
     with server.client(ALICE, password) as phone:
         assert phone.request("PROPFIND", f"/{ALICE}/crm/", headers={"Depth": "0"}).status_code == 207
-        _set_connections(database_url, False)
+        set_connections(database_url, False)
         try:
             down_read = phone.request("PROPFIND", f"/{ALICE}/crm/", headers={"Depth": "0"})
             down_write = phone.put(f"/{ALICE}/crm/OUT-1.ics", content=vevent("OUT-1"))
         finally:
-            _set_connections(database_url, True)
+            set_connections(database_url, True)
         for response in (down_read, down_write):
             assert response.status_code == 503 and response.headers["Retry-After"] == "5"
         assert phone.request("PROPFIND", f"/{ALICE}/crm/", headers={"Depth": "0"}).status_code == 207

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tests import dav
 from tests.conftest import settings_with, start_server
+from tests.database_outages import set_connections
 from tests.factories import ALICE, activity, soon, user
 
 pytestmark = pytest.mark.e2e
@@ -46,17 +46,6 @@ def scrape_until(client: httpx.Client, done, seconds: float = 15) -> dict:
 def poll(client: httpx.Client) -> httpx.Response:
     return client.request("PROPFIND", f"/{ALICE}/crm/", content=POLL, headers={"Depth": "0"})
 
-
-def _set_connections(database_url: str, allowed: bool) -> None:
-    """PostgreSQL: refuse new connections to the test database and end the open ones (a restart, as seen)."""
-    url = make_url(database_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS {str(allowed).lower()}'))
-        if not allowed:
-            connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                    "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": url.database})
-    admin.dispose()
 
 
 def test_health_answers_200_without_login_and_metrics_count_requests_without_user_data(crm, server):
@@ -179,11 +168,11 @@ def _served_url(process: subprocess.Popen) -> tuple[str, Path | None]:
 @contextmanager
 def _refused_connections(database_url: str) -> Iterator[None]:
     """PostgreSQL refuses the server's connections inside the block."""
-    _set_connections(database_url, False)
+    set_connections(database_url, False)
     try:
         yield
     finally:
-        _set_connections(database_url, True)
+        set_connections(database_url, True)
 
 
 @contextmanager
