@@ -86,6 +86,11 @@ def test_an_answer_imports_back_unchanged(loaded):
     ("yesterday", "'yesterday' is not a position"),
     ("1:5,x", "'x' is not a position"),
     ("1:999999", "is ahead of this database"),
+    ("-1", "'-1' is not a position"),
+    ("1:-5", "'1:-5' is not a position"),
+    ("1:" + "9" * 19, "is not a position"),  # past a BIGINT: refused before any query
+    ("\u0661:\u0665", "is not a position"),  # Arabic-Indic digits, which int() would take
+    ("1:5,1:7", "user 1 appears twice"),
 ])
 def test_a_bad_position_is_one_clear_line(loaded, position, message):
     result = loaded.run("export", "--changes-since", position, expect=1)

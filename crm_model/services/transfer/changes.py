@@ -41,7 +41,8 @@ from crm_model.services.transfer.exporting import export_activity
 from crm_model.services.transfer.reading import chunks
 from crm_model.services.users import normalize_email
 
-_PAIR = re.compile(r"(\d{1,18}):(\d{1,18})")
+# ASCII digits only (re.ASCII): int() would also take "١٢" or full-width digits. 18 digits fit a BIGINT.
+_PAIR = re.compile(r"(\d{1,18}):(\d{1,18})", re.ASCII)
 # Users per OR-ed condition on the change log's (user_id, pos) index.
 _USERS_PER_QUERY = 200
 
@@ -58,7 +59,10 @@ def parse_position(text: str) -> dict[int, int]:
             raise InvalidDataError(
                 f"--changes-since: {part.strip() or text!r} is not a position (give 0, or the \"position\" "
                 "of an earlier export, like 1:120,2:45)")
-        positions[int(match[1])] = int(match[2])
+        user_id = int(match[1])
+        if user_id in positions:  # two positions of one user: a hand-edited or concatenated value
+            raise InvalidDataError(f"--changes-since: user {user_id} appears twice in {text!r}")
+        positions[user_id] = int(match[2])
     return positions
 
 
