@@ -22,8 +22,8 @@ def read_json_file(file: IO[bytes]) -> Any:
     """The JSON document of ``file`` (UTF-8, with or without a byte-order mark; RFC 8259 8.1).
 
     Raises:
-        click.ClickException: one line for a file that is not UTF-8 (naming UTF-16 when
-            its byte-order mark says so) or not JSON.
+        click.ClickException: one line for a file that is empty, not UTF-8 (naming UTF-16
+            when its byte-order mark or its NUL bytes say so) or not JSON.
     """
     name = getattr(file, "name", "-")
     raw = file.read()
@@ -33,6 +33,10 @@ def read_json_file(file: IO[bytes]) -> Any:
         found = next((f"{encoding} text" for mark, encoding in _BYTE_ORDER_MARKS.items() if raw.startswith(mark)),
                      f"not UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start})")
         raise click.ClickException(f"{name}: {found}; save the file as UTF-8 and import it again") from None
+    if not text.strip():
+        raise click.ClickException(f"{name}: the file is empty; give a CRM JSON document")
+    if "\x00" in text[:4]:  # JSON text starts with ASCII: NULs there are UTF-16/32 without a mark (RFC 4627 3)
+        raise click.ClickException(f"{name}: UTF-16 or UTF-32 text; save the file as UTF-8 and import it again")
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:

@@ -149,18 +149,40 @@ def _config_entries(path: str | Path) -> dict[str, tuple[str, int]]:
         raise ConfigError(f"cannot read configuration file {path}: {error.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; write NAME=value lines") from None
-    for number, line in enumerate(text.splitlines(), 1):
+    if text.startswith("\ufeff"):  # systemd would read it as part of the first name, and drop that line
+        raise ConfigError(f"{path}: starts with a byte-order mark; save it as UTF-8 without one "
+                          "(systemd's EnvironmentFile= would ignore its first line)")
+    for number, line in enumerate(text.splitlines(), 1):  # LF, CRLF or CR
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        name, sep, value = line.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise ConfigError(f"{path}:{number}: expected CRM_CALDAV_NAME=value")
-        if name not in SETTING_NAMES:
-            raise ConfigError(f"{path}:{number}: {name} is not a setting{_nearest(name)}")
-        entries[name] = (value.strip().strip('"'), number)
+        name, value = _config_line(path, number, line)
+        if name in entries:  # systemd and shells take the last silently: an edit that missed one
+            raise ConfigError(f"{path}:{number}: {name} is set again (first on line {entries[name][1]}); keep one")
+        entries[name] = (value, number)
     return entries
+
+
+def _config_line(path: str | Path, number: int, line: str) -> tuple[str, str]:
+    """(name, value) of one ``NAME=value`` line of a configuration file.
+
+    Spaces around the name and the value are dropped, and one pair of matching
+    quotes around the value ('...' or "..."), as systemd's EnvironmentFile= does.
+    A line systemd would ignore (``export NAME=value``) is refused, since the
+    same file serves both.
+    """
+    name, sep, value = line.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not name:
+        raise ConfigError(f"{path}:{number}: expected CRM_CALDAV_NAME=value")
+    if name.split()[0] == "export" and len(name.split()) == 2:
+        raise ConfigError(f"{path}:{number}: write {name.split()[1]}=value without 'export' "
+                          "(systemd's EnvironmentFile= ignores such a line)")
+    if name not in SETTING_NAMES:
+        raise ConfigError(f"{path}:{number}: {name} is not a setting{_nearest(name)}")
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1]
+    return name, value
 
 
 def _nearest(name: str) -> str:

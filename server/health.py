@@ -7,13 +7,21 @@ refused connection and a stopped database all answer 503, within
 HEALTH_TIMEOUT_SECONDS on PostgreSQL (statement and lock waits) and the
 engine's pool and lock timeouts otherwise (5 s each by default).
 
+Anyone may ask, so requests that arrive while a check is under way share its
+result instead of starting their own: a flood of /health uses at most one
+database connection per process, never the pool that CalDAV requests need.
+A request that joins gets the result of a check that began at most one
+check's time before it arrived; nothing is kept once a check ends.
+
 Layer: server.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,6 +33,8 @@ from storage_plugin.refusals import RETRY_AFTER_SECONDS, status_line
 
 HEALTH_PATH = "/health"
 HEALTH_TIMEOUT_SECONDS = 3.0
+# A request waiting for another's check gives up after this (the check's own limits end it sooner).
+SHARED_CHECK_WAIT_SECONDS = 30.0
 logger = logging.getLogger(__name__)
 
 
@@ -33,6 +43,9 @@ class Health:
 
     def __init__(self, read_sessions: sessionmaker[Session]) -> None:
         self._read_sessions = read_sessions
+        self._lock = threading.Lock()
+        self._running: Future[str | None] | None = None  # the check under way, if any
+        self.waiting = 0  # requests waiting for the result of the check under way
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
@@ -46,7 +59,37 @@ class Health:
         return _answer(start_response, 200, b"ok\n", head=method == "HEAD")
 
     def problem(self) -> str | None:
-        """None when the database answers a read of every table, else one line saying what failed."""
+        """None when the database answers a read of every table, else one line saying what failed.
+
+        Joins the check under way when there is one (see the module's docstring).
+        """
+        with self._lock:
+            running, starts = self._running, False
+            if running is None:
+                running = self._running = Future()
+                starts = True
+            else:
+                self.waiting += 1
+        if not starts:
+            try:
+                return running.result(timeout=SHARED_CHECK_WAIT_SECONDS)
+            except TimeoutError:
+                return "database unavailable: the health check under way took too long"
+            finally:
+                with self._lock:
+                    self.waiting -= 1
+        try:
+            result = self._check()
+            running.set_result(result)
+            return result
+        except BaseException as error:
+            running.set_exception(error)
+            raise
+        finally:
+            with self._lock:
+                self._running = None
+
+    def _check(self) -> str | None:
         try:
             with self._read_sessions() as session, session.begin():
                 monitoring.read_every_table(session, timeout_seconds=HEALTH_TIMEOUT_SECONDS)

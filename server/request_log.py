@@ -82,6 +82,29 @@ def loggable_path(path: str) -> str:
 
 # --- Formats -----------------------------------------------------------------------------------
 
+# What a client can put into a message (a path decoded from %0A, a login name, a User-Agent) and
+# that would break a line or forge one: C0 and C1 controls, DEL, U+2028/U+2029 (which Python's
+# str.splitlines and some log viewers take as line ends), and ANSI escapes (ESC) for terminals.
+_UNSAFE_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Those of them that json.dumps(ensure_ascii=False) leaves as they are (it escapes C0 only).
+_KEPT_BY_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters and line separators written as ``\\xNN`` / ``\\uNNNN``.
+
+    A log line of text format then stays one line whatever a client sent:
+    ``GET /x%0AFAKE`` logs as ``GET /x\\x0aFAKE``.
+    """
+    if not _UNSAFE_CHARACTERS.search(text):
+        return text  # the usual case: one scan, no copy
+    return _UNSAFE_CHARACTERS.sub(lambda match: _escape(match[0]), text)
+
+
+def _escape(character: str) -> str:
+    code = ord(character)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
 
 def _utc_time(record: logging.LogRecord) -> str:
     """ISO 8601 UTC time of a record, to the millisecond: 2026-11-29T19:45:18.123Z."""
@@ -92,7 +115,7 @@ class TextFormatter(logging.Formatter):
     """``TIME LEVEL LOGGER: MESSAGE``; a traceback (real faults only) follows on its own lines."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = f"{_utc_time(record)} {record.levelname} {record.name}: {record.getMessage()}"
+        line = f"{_utc_time(record)} {record.levelname} {record.name}: {one_line(record.getMessage())}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -112,7 +135,8 @@ class JsonFormatter(logging.Formatter):
         data.update(getattr(record, "fields", None) or {})
         if record.exc_info:
             data["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(data, ensure_ascii=False, default=str)
+        return _KEPT_BY_JSON.sub(lambda match: f"\\u{ord(match[0]):04x}",
+                                 json.dumps(data, ensure_ascii=False, default=str))
 
 
 class _OneLineForExpectedFaults(logging.Filter):
@@ -225,7 +249,7 @@ class RequestLog:
                 ended: float | None = None) -> None:
         seconds = (ended or time.perf_counter()) - began
         method = environ.get("REQUEST_METHOD", "GET").upper()
-        path = loggable_path(environ.get("PATH_INFO", "/"))
+        path = loggable_path(_text_path(environ.get("PATH_INFO", "/")))
         if self._observe is not None:
             self._observe(method, status, seconds, notes)
         quiet = status == 200 and path in ("/health", "/metrics")
@@ -236,6 +260,15 @@ class RequestLog:
                   "bytes": sent, "address": environ.get("REMOTE_ADDR", "")}
         fields.update({k: v for k, v in asdict(notes).items() if v is not None and k != "login"})
         self._logger.log(level, "%s", _request_line(fields), extra={"fields": fields})
+
+
+def _text_path(path: str) -> str:
+    """PATH_INFO as the client wrote it: WSGI gives the path's bytes as Latin-1 (PEP 3333), so
+    ``/zoë@example.com/`` arrives as ``/zoÃ«@example.com/``; bytes that are not UTF-8 show as ``\\xNN``."""
+    try:
+        return path.encode("latin-1").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # already text (a caller outside a WSGI server)
+        return path
 
 
 def _request_line(fields: dict[str, Any]) -> str:

@@ -1,0 +1,145 @@
+"""Issue 12's entry points as an attacker and a careless operator use them.
+
+- A client cannot forge or break log lines through what it controls (the path,
+  decoded from %0A; the login name) in text or JSON format.
+- Anonymous /health requests arriving while a check runs share it: a flood
+  holds at most one database connection per process.
+- --config files as editors and shells write them (CRLF, a byte-order mark,
+  quotes, ``export``, a name twice) and odd import files give one clear line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from crm_model.db import make_engine, make_session_factory
+from server import config
+from server.health import Health
+from server.request_log import one_line
+from tests.factories import ALICE, user
+from tests.test_operator_logs import TIME, serving
+
+FORGED = "2026-01-01T00:00:00.000Z INFO crm_caldav.request: GET /forged 200"
+# Decoded by the server into a line feed, a CR LF, NEL and U+2028 before the forged text.
+FORGING_PATHS = ["/x%0A" + FORGED, "/x%0D%0A" + FORGED, "/x%C2%85" + FORGED, "/x%E2%80%A8" + FORGED]
+
+
+@pytest.mark.parametrize(("text", "logged"), [
+    ("GET /a 200", "GET /a 200"),
+    ("GET /x\nFAKE", "GET /x\\x0aFAKE"),
+    ("a\r\nb\tc\x1b[31m", "a\\x0d\\x0ab\\x09c\\x1b[31m"),
+    ("a\x85b\u2028c\u2029d\x7f", "a\\x85b\\u2028c\\u2029d\\x7f"),
+    ("Zoë 東京", "Zoë 東京"),
+])
+def test_one_line_writes_control_characters_and_line_separators_as_escapes(text, logged):
+    assert one_line(text) == logged
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_client_cannot_forge_a_log_line_through_the_path_or_the_login_name(database_url, crm, tmp_path,
+                                                                            log_format):
+    crm.load({"users": [user(ALICE)]})
+    with serving(database_url, tmp_path, CRM_CALDAV_LOG_FORMAT=log_format) as (url, log):
+        with httpx.Client(base_url=url, timeout=30) as client:
+            statuses = [client.get(path).status_code for path in FORGING_PATHS]
+        with httpx.Client(base_url=url, timeout=30, auth=(f"evil\n{FORGED}\u2028@x.com", "pw")) as stranger:
+            statuses.append(stranger.request("PROPFIND", f"/{ALICE}/crm/").status_code)
+    assert all(400 <= status < 500 for status in statuses), statuses
+    lines = [line for line in log if not line.startswith("Serving CalDAV on ") and "waitress.queue" not in line]
+    assert not [line for line in lines if "\x85" in line or "\u2028" in line or "\r" in line]
+    if log_format == "json":
+        records = [json.loads(line) for line in lines]  # every line is one whole object
+        messages = [record["message"] for record in records]
+        assert sum(record["logger"] == "crm_caldav.request" for record in records) == len(statuses)
+        assert [record["path"] for record in records if record.get("method") == "GET"] == [
+            "/x\n" + FORGED, "/x\r\n" + FORGED, "/x\x85" + FORGED, "/x\u2028" + FORGED]
+    else:
+        assert all(re.match(rf"{TIME} [A-Z]+ [\w.]+: ", line) for line in lines), lines
+        messages = lines
+        assert sum(" crm_caldav.request: " in line for line in lines) == len(statuses)
+    assert not [line for line in lines if line.startswith(FORGED)]
+    # The login name is the part before the first colon, lower-cased: "evil\n2026-01-01t00".
+    escaped_login = "evil\n2026-01-01t00" if log_format == "json" else "evil\\x0a2026-01-01t00"
+    assert [message for message in messages if f"Failed login for {escaped_login} from " in message], messages
+
+
+def test_health_requests_arriving_during_a_check_share_it_and_its_one_database_read(database_url, crm):
+    crm.load({"users": [user(ALICE)]})
+    engine = make_engine(database_url)
+    health = Health(make_session_factory(engine, write=False))
+    checks: list[str] = []
+    entered, release = threading.Event(), threading.Event()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(_connection, _cursor, statement, *_args) -> None:
+        if "EXISTS" in statement.upper():
+            checks.append(statement)
+            entered.set()
+            release.wait(30)  # the first check stays under way until every other request has joined it
+
+    results: list[str | None] = []
+    first = threading.Thread(target=lambda: results.append(health.problem()))
+    first.start()
+    assert entered.wait(30)
+    others = [threading.Thread(target=lambda: results.append(health.problem())) for _ in range(7)]
+    for thread in others:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while health.waiting < len(others) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert health.waiting == len(others)
+    release.set()
+    for thread in [first, *others]:
+        thread.join(30)
+    assert results == [None] * 8 and len(checks) == 1
+    assert health.problem() is None and len(checks) == 2  # a request after the check ended gets a fresh one
+    engine.dispose()
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"CRM_CALDAV_INITIAL_CAP=5\r\nCRM_CALDAV_LOG_LEVEL=debug\r\n", {"initial_cap": 5, "log_level": "debug"}),
+    (b"CRM_CALDAV_INITIAL_CAP = 5\n", {"initial_cap": 5}),
+    (b"CRM_CALDAV_INITIAL_CAP='5'\nCRM_CALDAV_PUBLIC_URL=\"https://cal.example.com/\"\n",
+     {"initial_cap": 5, "public_url": "https://cal.example.com/"}),
+])
+def test_a_config_file_reads_crlf_lines_spaces_around_equals_and_one_pair_of_quotes(tmp_path, content, expected):
+    settings = tmp_path / "crm-caldav.env"
+    settings.write_bytes(content)
+    loaded = config.load_settings(settings, environ={})
+    assert {name: getattr(loaded, name) for name in expected} == expected
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ("\ufeffCRM_CALDAV_INITIAL_CAP=5\n".encode(), ": starts with a byte-order mark; save it as UTF-8 without one"),
+    (b"export CRM_CALDAV_INITIAL_CAP=5\n", ":1: write CRM_CALDAV_INITIAL_CAP=value without 'export'"),
+    (b"CRM_CALDAV_INITIAL_CAP=5\n# later\nCRM_CALDAV_INITIAL_CAP=7\n",
+     ":3: CRM_CALDAV_INITIAL_CAP is set again (first on line 1); keep one"),
+    (b'CRM_CALDAV_INITIAL_CAP=""5""\n', ":1: CRM_CALDAV_INITIAL_CAP: not a whole number: '\"5\"'"),
+])
+def test_a_config_line_systemd_would_read_otherwise_is_one_line_naming_it(tmp_path, content, expected):
+    settings = tmp_path / "crm-caldav.env"
+    settings.write_bytes(content)
+    with pytest.raises(config.ConfigError) as refused:
+        config.load_settings(settings, environ={})
+    assert str(refused.value).startswith(f"{settings}{expected}"), refused.value
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"", "the file is empty"),
+    (b" \n", "the file is empty"),
+    ('{"users": []}'.encode("utf-16-le"), "UTF-16 or UTF-32 text; save the file as UTF-8"),
+    ('{"users": []}'.encode("utf-32-le"), "UTF-16 or UTF-32 text; save the file as UTF-8"),
+])
+def test_an_empty_or_unmarked_utf16_import_file_is_one_line_naming_it(crm, tmp_path, content, expected):
+    path = tmp_path / "crm.json"
+    path.write_bytes(content)
+    result = crm.run("import", str(path), expect=1)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {path}: {expected}"), lines
