@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,7 @@ class DavRequest:
     parts: tuple[str, ...]  # path segments: (login, "crm", name)
     base_prefix: str  # "" or "/caldav" (X-Script-Name behind a proxy)
     body: bytes
+    root: ET.Element | None  # the XML body, parsed once by request_checks (None: not XML, or read twice)
     if_match: str | None
     if_none_match: bool
     depth: str
@@ -169,9 +171,9 @@ class CalDavHandler:
         if base_prefix and not base_prefix.startswith("/"):
             raise Refusal(400, "X-Script-Name must start with '/'.")
         body = self._read_body(environ, method)
-        request_checks.check_body(method, body, environ.get("CONTENT_TYPE", ""))
+        root = request_checks.check_body(method, body, environ.get("CONTENT_TYPE", ""))
         return DavRequest(
-            method=method, path=path, parts=tuple(paths.split(path)), base_prefix=base_prefix, body=body,
+            method=method, path=path, parts=tuple(paths.split(path)), base_prefix=base_prefix, body=body, root=root,
             if_match=environ.get("HTTP_IF_MATCH"),
             if_none_match=environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*",
             depth=environ.get("HTTP_DEPTH", "0"),
@@ -262,10 +264,10 @@ class CalDavHandler:
         if not (self._fast_reports and request.is_calendar):
             return None
         if request.method == "PROPFIND":
-            return reports.parse_poll(request.body) if request.depth == "0" else None
+            return reports.parse_poll(request.body, request.root) if request.depth == "0" else None
         if request.method == "REPORT":
             return reports.parse_report(request.body, base_prefix=request.base_prefix,
-                                        calendar_path=paths.calendar_path(request.parts[0]))
+                                        calendar_path=paths.calendar_path(request.parts[0]), root=request.root)
         return None
 
     def _answer_hot(self, request: DavRequest, hot: HotRequest, credentials: tuple[str, str]) -> Answer | None:

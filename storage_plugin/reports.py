@@ -42,6 +42,7 @@ RESOURCETYPE = f"{{{DAV}}}resourcetype"  # RFC 4918 15.9: empty for a calendar o
 CALENDAR_DATA = f"{{{CALDAV}}}calendar-data"
 GETCTAG = f"{{{CALSERVER}}}getctag"
 SYNC_TOKEN = f"{{{DAV}}}sync-token"
+_HREF = f"{{{DAV}}}href"
 CONTENT_TYPE = "text/calendar;charset=utf-8;component=VEVENT"  # Radicale's get_content_type
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # needs no unquoting and is a safe path component
 OK = xmlutils.make_response(200)
@@ -70,9 +71,13 @@ class ReportRequest:
 
 # --- recognising requests ------------------------------------------------------
 
-def parse_report(body: bytes, *, base_prefix: str, calendar_path: str) -> ReportRequest | None:
-    """The REPORT body as a ReportRequest, or None when Radicale should answer it."""
-    root = _parsed(body)
+def parse_report(body: bytes, *, base_prefix: str, calendar_path: str,
+                 root: ET.Element | None = None) -> ReportRequest | None:
+    """The REPORT body as a ReportRequest, or None when Radicale should answer it.
+
+    ``root``: the body already parsed (server.request_checks), so as not to parse it again.
+    """
+    root = _parsed(body) if root is None else root
     if root is None:
         return None  # Radicale answers malformed XML with its 400
     prop = root.find(f"{{{DAV}}}prop")
@@ -110,12 +115,12 @@ def _item_names(root: ET.Element, *, base_prefix: str, calendar_path: str) -> tu
     """The multiget's hrefs as item names, read as Radicale reads them; None if any is
     not an item of this calendar (the collection itself, another path: Radicale's case)."""
     start = f"/{calendar_path}/"
-    prefixes = (quote(base_prefix + start), base_prefix + start)
+    quoted, plain = quote(base_prefix + start), base_prefix + start
     names = []
-    for element in root.findall(f"{{{DAV}}}href"):
+    for element in root.iterfind(_HREF):
         text = (element.text or "").strip()
-        prefix = next((p for p in prefixes if text.startswith(p)), None)
-        name = text[len(prefix):] if prefix else ""
+        name = (text[len(quoted):] if text.startswith(quoted)
+                else text[len(plain):] if text.startswith(plain) else "")
         if _PLAIN_NAME.fullmatch(name) and name not in (".", ".."):
             names.append(name)  # the usual case, our own href sent back: nothing to decode
             continue
@@ -163,10 +168,10 @@ def _is_comp_filter(element: ET.Element, name: str) -> bool:
             and set(element.attrib) == {"name"})
 
 
-def parse_poll(body: bytes) -> tuple[str, ...] | None:
+def parse_poll(body: bytes, root: ET.Element | None = None) -> tuple[str, ...] | None:
     """The props of a Depth 0 PROPFIND asking only for getctag and/or sync-token
-    (what phones poll with); None for any other PROPFIND."""
-    root = _parsed(body)
+    (what phones poll with); None for any other PROPFIND. ``root``: as for parse_report."""
+    root = _parsed(body) if root is None else root
     if root is None:
         return None
     prop = root.find(f"{{{DAV}}}prop")
