@@ -239,13 +239,16 @@ def _check_driver(url: URL) -> None:
 
 
 def load_settings(config_file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Settings from the file (if any), overridden by the environment.
+    """Settings from the file (if any), overridden by the environment's non-empty values.
 
     Raises:
         ConfigError: a value that cannot be used, or a bad configuration file (one line, naming it).
     """
     entries = _config_entries(config_file) if config_file else {}
-    from_environment = {k: v for k, v in (os.environ if environ is None else environ).items() if k in SETTING_NAMES}
+    # An empty variable (`export CRM_CALDAV_DB=$UNSET` in a wrapper script) does not override the
+    # file: it would quietly replace the file's database with a new SQLite file in the current folder.
+    from_environment = {k: v for k, v in (os.environ if environ is None else environ).items()
+                        if k in SETTING_NAMES and (v != "" or k not in entries)}
     values = {**{name: value for name, (value, _) in entries.items()}, **from_environment}
     try:
         return _settings(values)

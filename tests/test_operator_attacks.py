@@ -131,6 +131,14 @@ def test_a_config_line_systemd_would_read_otherwise_is_one_line_naming_it(tmp_pa
     assert str(refused.value).startswith(f"{settings}{expected}"), refused.value
 
 
+def test_an_empty_environment_variable_does_not_override_the_config_files_database(tmp_path):
+    settings = tmp_path / "crm-caldav.env"
+    settings.write_text(f"CRM_CALDAV_DB=sqlite:///{tmp_path / 'crm.db'}\nCRM_CALDAV_INITIAL_CAP=5\n")
+    loaded = config.load_settings(settings, environ={"CRM_CALDAV_DB": "", "CRM_CALDAV_INITIAL_CAP": "7"})
+    assert (loaded.database_url, loaded.initial_cap) == (f"sqlite:///{tmp_path / 'crm.db'}", 7)
+    assert config.load_settings(None, environ={"CRM_CALDAV_TRUSTED_PROXY": ""}).trusted_proxy is None
+
+
 @pytest.mark.parametrize(("content", "expected"), [
     (b"", "the file is empty"),
     (b" \n", "the file is empty"),
