@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +36,7 @@ HEALTH_TIMEOUT_SECONDS = 3.0
 # A request waiting for another's check gives up after this (the check's own limits end it sooner).
 SHARED_CHECK_WAIT_SECONDS = 30.0
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Health:
@@ -43,9 +44,8 @@ class Health:
 
     def __init__(self, read_sessions: sessionmaker[Session]) -> None:
         self._read_sessions = read_sessions
-        self._lock = threading.Lock()
-        self._running: Future[str | None] | None = None  # the check under way, if any
-        self.waiting = 0  # requests waiting for the result of the check under way
+        self._shared: SharedCall[str | None] = SharedCall(
+            self._check, late="database unavailable: the health check under way took too long")
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
@@ -58,11 +58,46 @@ class Health:
                            [("Retry-After", str(RETRY_AFTER_SECONDS))], head=method == "HEAD")
         return _answer(start_response, 200, b"ok\n", head=method == "HEAD")
 
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for the result of the check under way."""
+        return self._shared.waiting
+
     def problem(self) -> str | None:
         """None when the database answers a read of every table, else one line saying what failed.
 
         Joins the check under way when there is one (see the module's docstring).
         """
+        return self._shared()
+
+    def _check(self) -> str | None:
+        try:
+            with self._read_sessions() as session, session.begin():
+                monitoring.read_every_table(session, timeout_seconds=HEALTH_TIMEOUT_SECONDS)
+        except SQLAlchemyError as error:
+            cause = getattr(error, "orig", None) or error
+            first_line = (str(cause).strip().splitlines() or [""])[0]
+            return f"database unavailable: {cause.__class__.__name__}: {first_line}"[:300]
+        return None
+
+
+class SharedCall(Generic[T]):
+    """``function()`` for many threads: calls arriving while one runs wait for its result.
+
+    For what anonymous clients may ask as often as they like (/health, the
+    device gauge of /metrics): however many arrive together, one runs at a
+    time. Nothing is kept once a call ends; a later call runs ``function``
+    again. A waiter gives up after SHARED_CHECK_WAIT_SECONDS and gets ``late``.
+    """
+
+    def __init__(self, function: Callable[[], T], *, late: T) -> None:
+        self._function = function
+        self._late = late
+        self._lock = threading.Lock()
+        self._running: Future[T] | None = None  # the call under way, if any
+        self.waiting = 0  # calls waiting for its result
+
+    def __call__(self) -> T:
         with self._lock:
             running, starts = self._running, False
             if running is None:
@@ -74,12 +109,12 @@ class Health:
             try:
                 return running.result(timeout=SHARED_CHECK_WAIT_SECONDS)
             except TimeoutError:
-                return "database unavailable: the health check under way took too long"
+                return self._late
             finally:
                 with self._lock:
                     self.waiting -= 1
         try:
-            result = self._check()
+            result = self._function()
             running.set_result(result)
             return result
         except BaseException as error:
@@ -88,16 +123,6 @@ class Health:
         finally:
             with self._lock:
                 self._running = None
-
-    def _check(self) -> str | None:
-        try:
-            with self._read_sessions() as session, session.begin():
-                monitoring.read_every_table(session, timeout_seconds=HEALTH_TIMEOUT_SECONDS)
-        except SQLAlchemyError as error:
-            cause = getattr(error, "orig", None) or error
-            first_line = (str(cause).strip().splitlines() or [""])[0]
-            return f"database unavailable: {cause.__class__.__name__}: {first_line}"[:300]
-        return None
 
 
 def _answer(start_response: Callable[..., Any], status: int, body: bytes,

@@ -44,6 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_model.services import monitoring
+from server.health import SharedCall
 from server.request_log import RequestNotes
 from storage_plugin.refusals import status_line
 
@@ -159,6 +160,8 @@ class ActiveDevices:
 
     def __init__(self, read_sessions: sessionmaker[Session]) -> None:
         self._read_sessions = read_sessions
+        # /metrics needs no login: scrapes arriving together share one COUNT (see server.health).
+        self._count: SharedCall[int | None] = SharedCall(self._read_count, late=None)
 
     def describe(self) -> list[Metric]:
         return []  # registering must not query the database
@@ -166,14 +169,19 @@ class ActiveDevices:
     def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import GaugeMetricFamily
 
-        since = datetime.now(UTC) - timedelta(hours=ACTIVE_DEVICE_HOURS)
-        try:
-            with self._read_sessions() as session, session.begin():
-                count = monitoring.devices_used_since(session, since=since)
-        except SQLAlchemyError as error:
-            logger.warning("active devices not counted: %s", error.__class__.__name__)
+        count = self._count()
+        if count is None:
             return
         yield GaugeMetricFamily("crm_caldav_active_devices",
                                 f"Devices (app passwords not revoked) used in the last {ACTIVE_DEVICE_HOURS} hours.",
                                 value=count)
 
+    def _read_count(self) -> int | None:
+        """Devices used in the last ACTIVE_DEVICE_HOURS; None (and a warning) when the database does not answer."""
+        since = datetime.now(UTC) - timedelta(hours=ACTIVE_DEVICE_HOURS)
+        try:
+            with self._read_sessions() as session, session.begin():
+                return monitoring.devices_used_since(session, since=since)
+        except SQLAlchemyError as error:
+            logger.warning("active devices not counted: %s", error.__class__.__name__)
+            return None

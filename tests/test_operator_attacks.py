@@ -2,8 +2,8 @@
 
 - A client cannot forge or break log lines through what it controls (the path,
   decoded from %0A; the login name) in text or JSON format.
-- Anonymous /health requests arriving while a check runs share it: a flood
-  holds at most one database connection per process.
+- Anonymous /health requests (and /metrics scrapes) arriving while a database
+  read runs share it: a flood holds at most one connection per process.
 - --config files as editors and shells write them (CRLF, a byte-order mark,
   quotes, ``export``, a name twice) and odd import files give one clear line.
 """
@@ -22,6 +22,7 @@ from sqlalchemy import event
 from crm_model.db import make_engine, make_session_factory
 from server import config
 from server.health import Health
+from server.metrics import ActiveDevices
 from server.request_log import one_line
 from tests.factories import ALICE, user
 from tests.test_operator_logs import TIME, serving
@@ -70,36 +71,48 @@ def test_a_client_cannot_forge_a_log_line_through_the_path_or_the_login_name(dat
     assert [message for message in messages if f"Failed login for {escaped_login} from " in message], messages
 
 
-def test_health_requests_arriving_during_a_check_share_it_and_its_one_database_read(database_url, crm):
+def _health(read_sessions):
+    health = Health(read_sessions)
+    return health.problem, lambda: health.waiting, "EXISTS"
+
+
+def _active_devices(read_sessions):
+    devices = ActiveDevices(read_sessions)
+    return (lambda: [sample.value for metric in devices.collect() for sample in metric.samples],
+            lambda: devices._count.waiting, "COUNT(")
+
+
+@pytest.mark.parametrize(("what", "answer"), [(_health, None), (_active_devices, [0])], ids=["health", "devices"])
+def test_anonymous_requests_arriving_during_a_database_read_share_it(database_url, crm, what, answer):
     crm.load({"users": [user(ALICE)]})
     engine = make_engine(database_url)
-    health = Health(make_session_factory(engine, write=False))
-    checks: list[str] = []
+    call, waiting, marker = what(make_session_factory(engine, write=False))
+    reads: list[str] = []
     entered, release = threading.Event(), threading.Event()
 
     @event.listens_for(engine, "before_cursor_execute")
     def _count(_connection, _cursor, statement, *_args) -> None:
-        if "EXISTS" in statement.upper():
-            checks.append(statement)
+        if marker in statement.upper():
+            reads.append(statement)
             entered.set()
-            release.wait(30)  # the first check stays under way until every other request has joined it
+            release.wait(30)  # the first read stays under way until every other request has joined it
 
-    results: list[str | None] = []
-    first = threading.Thread(target=lambda: results.append(health.problem()))
+    results: list[object] = []
+    first = threading.Thread(target=lambda: results.append(call()))
     first.start()
     assert entered.wait(30)
-    others = [threading.Thread(target=lambda: results.append(health.problem())) for _ in range(7)]
+    others = [threading.Thread(target=lambda: results.append(call())) for _ in range(7)]
     for thread in others:
         thread.start()
     deadline = time.monotonic() + 30
-    while health.waiting < len(others) and time.monotonic() < deadline:
+    while waiting() < len(others) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert health.waiting == len(others)
+    assert waiting() == len(others)
     release.set()
     for thread in [first, *others]:
         thread.join(30)
-    assert results == [None] * 8 and len(checks) == 1
-    assert health.problem() is None and len(checks) == 2  # a request after the check ended gets a fresh one
+    assert results == [answer] * 8 and len(reads) == 1
+    assert call() == answer and len(reads) == 2  # a request after the read ended gets a fresh one
     engine.dispose()
 
 
