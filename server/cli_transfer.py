@@ -6,6 +6,8 @@ Layer: server.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,10 +24,12 @@ def read_json_file(file: IO[bytes]) -> Any:
     """The JSON document of ``file`` (UTF-8, with or without a byte-order mark; RFC 8259 8.1).
 
     Raises:
-        click.ClickException: one line for a file that is empty, not UTF-8 (naming UTF-16
+        click.ClickException: one line for a device such as /dev/zero, a file that is empty, not UTF-8 (naming UTF-16
             when its byte-order mark or its NUL bytes say so) or not JSON.
     """
     name = getattr(file, "name", "-")
+    if _endless_device(file):
+        raise click.ClickException(f"{name}: a device, not a file; give a CRM JSON file (or - for standard input)")
     raw = file.read()
     try:
         text = raw.decode("utf-8-sig")
@@ -41,6 +45,18 @@ def read_json_file(file: IO[bytes]) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise click.ClickException(f"{name}: not JSON (line {error.lineno}: {error.msg})") from None
+
+
+def _endless_device(file: IO[bytes]) -> bool:
+    """A character device other than a terminal (/dev/zero, /dev/urandom): reading it would never end.
+
+    Pipes, regular files and a terminal (standard input typed by hand) are read as usual.
+    """
+    try:
+        descriptor = file.fileno()
+    except (AttributeError, OSError, ValueError):  # an in-memory stream (tests, click's runner)
+        return False
+    return stat.S_ISCHR(os.fstat(descriptor).st_mode) and not os.isatty(descriptor)
 
 
 @contextmanager

@@ -164,3 +164,9 @@ def test_an_empty_or_unmarked_utf16_import_file_is_one_line_naming_it(crm, tmp_p
     result = crm.run("import", str(path), expect=1)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"Error: {path}: {expected}"), lines
+
+
+def test_import_of_an_endless_device_is_one_line_not_a_read_without_end(crm):
+    result = crm.run("import", "/dev/zero", expect=1)
+    assert result.stderr.strip().splitlines() == [
+        "Error: /dev/zero: a device, not a file; give a CRM JSON file (or - for standard input)"]
