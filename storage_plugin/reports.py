@@ -249,10 +249,10 @@ def _multistatus(
     pieces: list[str] = []
     for count, entry in enumerate(entries, 1):
         values = {"href": _quote(entry.href), "pos": str(entry.change_pos), "data": _escaped(entry.body or "")}
-        for literal, name in layout:
+        for literal, field_name in layout:
             pieces.append(literal)
-            if name is not None:
-                pieces.append(values[name])
+            if field_name is not None:
+                pieces.append(values[field_name])
         if count % RESPONSES_PER_PART == 0:
             yield "".join(pieces)  # one copy of each text, not a str.format and then a join
             pieces = []
