@@ -36,6 +36,8 @@ SETTING_NAMES = (
 # them set), refused in a --config file like any name that is not a setting.
 TEST_VARIABLES = ("CRM_CALDAV_TEST_DATABASE_URL", "CRM_CALDAV_HOSTILE_EXAMPLES", "CRM_CALDAV_HOSTILE_RANDOM")
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
+# A settings file holds a few dozen short lines; anything far longer is the wrong file (or /dev/zero).
+CONFIG_FILE_MAX_CHARACTERS = 100_000
 DATABASE_URL_FORMS = "sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE"
 
 
@@ -144,11 +146,14 @@ def _config_entries(path: str | Path) -> dict[str, tuple[str, int]]:
     """name -> (value, line number) of a configuration file; raises ConfigError as read_config_file."""
     entries: dict[str, tuple[str, int]] = {}
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as file:
+            text = file.read(CONFIG_FILE_MAX_CHARACTERS + 1)  # bounded: --config /dev/zero must end
     except OSError as error:
         raise ConfigError(f"cannot read configuration file {path}: {error.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; write NAME=value lines") from None
+    if len(text) > CONFIG_FILE_MAX_CHARACTERS:
+        raise ConfigError(f"{path}: over {CONFIG_FILE_MAX_CHARACTERS:,} characters; not a file of NAME=value lines")
     if text.startswith("\ufeff"):  # systemd would read it as part of the first name, and drop that line
         raise ConfigError(f"{path}: starts with a byte-order mark; save it as UTF-8 without one "
                           "(systemd's EnvironmentFile= would ignore its first line)")

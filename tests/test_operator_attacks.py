@@ -144,6 +144,12 @@ def test_a_config_line_systemd_would_read_otherwise_is_one_line_naming_it(tmp_pa
     assert str(refused.value).startswith(f"{settings}{expected}"), refused.value
 
 
+def test_a_config_file_that_never_ends_is_refused_after_a_bounded_read():
+    with pytest.raises(config.ConfigError) as refused:
+        config.load_settings("/dev/zero", environ={})
+    assert str(refused.value) == "/dev/zero: over 100,000 characters; not a file of NAME=value lines"
+
+
 def test_an_empty_environment_variable_does_not_override_the_config_files_database(tmp_path):
     settings = tmp_path / "crm-caldav.env"
     settings.write_text(f"CRM_CALDAV_DB=sqlite:///{tmp_path / 'crm.db'}\nCRM_CALDAV_INITIAL_CAP=5\n")
