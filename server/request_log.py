@@ -88,6 +88,10 @@ def loggable_path(path: str) -> str:
 _UNSAFE_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Those of them that json.dumps(ensure_ascii=False) leaves as they are (it escapes C0 only).
 _KEPT_BY_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029]")
+# journald splits a line over LineMax (48 KiB by default) into entries, the next one starting
+# with what the client sent; a path or login name of 60 KB fits in a request's headers.
+MESSAGE_MAX_CHARACTERS = 8192
+PATH_MAX_CHARACTERS = 2000
 
 
 def one_line(text: str) -> str:
@@ -99,6 +103,11 @@ def one_line(text: str) -> str:
     if not _UNSAFE_CHARACTERS.search(text):
         return text  # the usual case: one scan, no copy
     return _UNSAFE_CHARACTERS.sub(lambda match: _escape(match[0]), text)
+
+
+def capped(text: str, limit: int = MESSAGE_MAX_CHARACTERS) -> str:
+    """``text`` cut after ``limit`` characters, saying how many were left out."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit:,} more characters)"
 
 
 def _escape(character: str) -> str:
@@ -115,7 +124,7 @@ class TextFormatter(logging.Formatter):
     """``TIME LEVEL LOGGER: MESSAGE``; a traceback (real faults only) follows on its own lines."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = f"{_utc_time(record)} {record.levelname} {record.name}: {one_line(record.getMessage())}"
+        line = f"{_utc_time(record)} {record.levelname} {record.name}: {one_line(capped(record.getMessage()))}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -131,7 +140,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {"time": _utc_time(record), "level": record.levelname, "logger": record.name,
-                                "message": record.getMessage()}
+                                "message": capped(record.getMessage())}
         data.update(getattr(record, "fields", None) or {})
         if record.exc_info:
             data["traceback"] = self.formatException(record.exc_info)
@@ -249,7 +258,7 @@ class RequestLog:
                 ended: float | None = None) -> None:
         seconds = (ended or time.perf_counter()) - began
         method = environ.get("REQUEST_METHOD", "GET").upper()
-        path = loggable_path(_text_path(environ.get("PATH_INFO", "/")))
+        path = capped(loggable_path(_text_path(environ.get("PATH_INFO", "/"))), PATH_MAX_CHARACTERS)
         if self._observe is not None:
             self._observe(method, status, seconds, notes)
         quiet = status == 200 and path in ("/health", "/metrics")

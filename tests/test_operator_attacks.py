@@ -71,6 +71,20 @@ def test_a_client_cannot_forge_a_log_line_through_the_path_or_the_login_name(dat
     assert [message for message in messages if f"Failed login for {escaped_login} from " in message], messages
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_path_or_login_name_of_tens_of_kilobytes_is_cut_before_journald_would_split_its_line(
+        database_url, crm, tmp_path, log_format):
+    crm.load({"users": [user(ALICE)]})
+    with serving(database_url, tmp_path, CRM_CALDAV_LOG_FORMAT=log_format) as (url, log):
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert client.get("/" + "p" * 40_000).status_code == 401
+        with httpx.Client(base_url=url, timeout=30, auth=("l" * 40_000 + "@x.com", "pw")) as stranger:
+            assert stranger.request("PROPFIND", f"/{ALICE}/crm/").status_code == 401
+    assert max(len(line) for line in log) < 10_000
+    assert " /" + "p" * 1999 + "... (38,001 more characters) 401 " in "\n".join(log)
+    assert "more characters)" in next(line for line in log if "Failed login for lll" in line)
+
+
 def _health(read_sessions):
     health = Health(read_sessions)
     return health.problem, lambda: health.waiting, "EXISTS"
