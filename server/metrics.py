@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import click
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -68,9 +69,17 @@ def share_between_processes(workers: int) -> str | None:
     Call it in the parent before anything imports prometheus_client. Does
     nothing for one process or when PROMETHEUS_MULTIPROC_DIR is already set
     (the operator's directory, used as it is). Returns the directory in use.
+
+    Raises:
+        click.ClickException: PROMETHEUS_MULTIPROC_DIR names no directory this
+            user can write (every process would fail at its first count).
     """
-    if workers <= 1 or os.environ.get(MULTIPROCESS_VARIABLE):
-        return os.environ.get(MULTIPROCESS_VARIABLE) or None
+    given = os.environ.get(MULTIPROCESS_VARIABLE)
+    if given and not (os.path.isdir(given) and os.access(given, os.W_OK | os.X_OK)):
+        raise click.ClickException(f"{MULTIPROCESS_VARIABLE}: {given} is not a directory this user can write; "
+                                   "create it (systemd: RuntimeDirectory=) or unset the variable")
+    if workers <= 1 or given:
+        return given or None
     directory = tempfile.mkdtemp(prefix="crm-caldav-metrics-")
     os.environ[MULTIPROCESS_VARIABLE] = directory
     parent = os.getpid()

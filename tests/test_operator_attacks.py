@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -190,3 +193,18 @@ def test_import_of_an_endless_device_is_one_line_not_a_read_without_end(crm):
     result = crm.run("import", "/dev/zero", expect=1)
     assert result.stderr.strip().splitlines() == [
         "Error: /dev/zero: a device, not a file; give a CRM JSON file (or - for standard input)"]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_metrics_directory_that_does_not_exist_is_one_line_before_any_process_serves(database_url, tmp_path,
+                                                                                      workers):
+    missing = tmp_path / "no-such-directory"
+    result = subprocess.run([str(Path(sys.executable).with_name("crm-caldav")), "serve", "--port", "0",
+                             "--workers", workers, "--create-database"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60,
+                            env={"CRM_CALDAV_DB": database_url, "PROMETHEUS_MULTIPROC_DIR": str(missing),
+                                 "PATH": str(Path(sys.executable).parent)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: PROMETHEUS_MULTIPROC_DIR: {missing} is not a directory this user can write; "
+        "create it (systemd: RuntimeDirectory=) or unset the variable")
