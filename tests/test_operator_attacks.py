@@ -4,6 +4,7 @@
   decoded from %0A; the login name) in text or JSON format.
 - Anonymous /health requests (and /metrics scrapes) arriving while a database
   read runs share it: a flood holds at most one connection per process.
+- A worker killed and replaced keeps its counts in /metrics' sums.
 - --config files as editors and shells write them (CRLF, a byte-order mark,
   quotes, ``export``, a name twice) and odd import files give one clear line.
 """
@@ -11,7 +12,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -28,7 +31,9 @@ from server.health import Health
 from server.metrics import ActiveDevices
 from server.request_log import one_line
 from tests.factories import ALICE, user
+from tests.test_health_metrics import samples, scrape_until
 from tests.test_operator_logs import TIME, serving
+from tests.test_serve_workers import _children, _wait_for
 
 FORGED = "2026-01-01T00:00:00.000Z INFO crm_caldav.request: GET /forged 200"
 # Decoded by the server into a line feed, a CR LF, NEL and U+2028 before the forged text.
@@ -208,3 +213,33 @@ def test_a_metrics_directory_that_does_not_exist_is_one_line_before_any_process_
     assert result.stderr.strip().splitlines()[-1] == (
         f"Error: PROMETHEUS_MULTIPROC_DIR: {missing} is not a directory this user can write; "
         "create it (systemd: RuntimeDirectory=) or unset the variable")
+
+
+def test_counts_of_a_killed_worker_stay_in_the_metrics_after_it_is_replaced(database_url, crm, tmp_path):
+    crm.load({"users": [user(ALICE)]})
+    refused = ("crm_caldav_requests_total", (("method", "GET"), ("status", "401")))
+    process = subprocess.Popen([str(Path(sys.executable).with_name("crm-caldav")), "serve", "--port", "0",
+                                "--workers", "2"], cwd=tmp_path, stderr=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, text=True,
+                               env={"CRM_CALDAV_DB": database_url, "PATH": str(Path(sys.executable).parent)})
+    try:
+        url = next(match.group(1) for line in process.stderr
+                   if (match := re.search(r"Serving CalDAV on (http://\S+)/", line)))
+        threading.Thread(target=process.stderr.read, daemon=True).start()
+        workers = _wait_for(lambda: _children(process.pid) if len(_children(process.pid)) == 2 else None)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert _wait_for(lambda: client.get("/health").status_code == 200)
+            assert [client.get("/nope").status_code for _ in range(6)] == [401] * 6
+            assert scrape_until(client, lambda values: values.get(refused) == 6).get(refused) == 6
+            victim = min(workers)
+            os.kill(victim, signal.SIGKILL)
+            assert _wait_for(lambda: (c := _children(process.pid)) and len(c) == 2 and victim not in c)
+            assert [client.get("/nope").status_code for _ in range(2)] == [401] * 2
+            assert scrape_until(client, lambda values: values.get(refused) == 8).get(refused) == 8
+            assert samples(client.get("/metrics").text).get(refused) == 8
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
