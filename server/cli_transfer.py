@@ -25,7 +25,7 @@ def read_json_file(file: IO[bytes]) -> Any:
 
     Raises:
         click.ClickException: one line for a device such as /dev/zero, a file that is empty, not UTF-8 (naming UTF-16
-            when its byte-order mark or its NUL bytes say so) or not JSON.
+            when its byte-order mark or its NUL bytes say so), not JSON or nested without end.
     """
     name = getattr(file, "name", "-")
     if _endless_device(file):
@@ -45,6 +45,8 @@ def read_json_file(file: IO[bytes]) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise click.ClickException(f"{name}: not JSON (line {error.lineno}: {error.msg})") from None
+    except RecursionError:  # [[[[... a thousand levels deep: no CRM document nests beyond four
+        raise click.ClickException(f"{name}: JSON nested too deeply to be a CRM document") from None
 
 
 def _endless_device(file: IO[bytes]) -> bool:

@@ -185,8 +185,10 @@ def test_an_empty_environment_variable_does_not_override_the_config_files_databa
     (b" \n", "the file is empty"),
     ('{"users": []}'.encode("utf-16-le"), "UTF-16 or UTF-32 text; save the file as UTF-8"),
     ('{"users": []}'.encode("utf-32-le"), "UTF-16 or UTF-32 text; save the file as UTF-8"),
+    (b'{"users": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "JSON nested too deeply to be a CRM document"),
 ])
-def test_an_empty_or_unmarked_utf16_import_file_is_one_line_naming_it(crm, tmp_path, content, expected):
+def test_an_empty_unmarked_utf16_or_endlessly_nested_import_file_is_one_line_naming_it(crm, tmp_path, content,
+                                                                                       expected):
     path = tmp_path / "crm.json"
     path.write_bytes(content)
     result = crm.run("import", str(path), expect=1)
