@@ -35,7 +35,7 @@ PATH_MESSAGE = "A path with control characters (such as %00) names nothing on th
 # An href of printable ASCII without brackets, whose escapes are none of %00-%1F and %7F: urlsplit()
 # cannot fail on it and its decoded path holds no control character, so the check needs no
 # urlsplit()/unquote() (25 us of a multiget of 50 hrefs); any other href is checked in full.
-_PLAIN_HREF = re.compile(r"(?:[!$&-;=?-Z_a-z~@]|%(?![01]|7[Ff])[0-9A-Fa-f]{2})+")
+_PLAIN_HREF = re.compile(r"(?:[!$&-;=?-Z_a-z~]+|%(?![01]|7[Ff])[0-9A-Fa-f]{2})+")  # runs: 0.3 us an href
 
 
 class _Stop(Exception):
