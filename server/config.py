@@ -215,13 +215,16 @@ def _database_url(values: Mapping[str, str]) -> str:
     Messages never repeat the URL (it may hold a password).
 
     Raises:
-        ConfigError: not a URL, another database (MySQL...), an unknown or missing driver.
+        ConfigError: not a URL, a port that is not a number, another database (MySQL...), an
+            unknown or missing driver.
     """
     raw = values.get("CRM_CALDAV_DB") or DEFAULT_DATABASE_URL
     try:
         url = make_url(raw)
     except ArgumentError:
         raise ConfigError(f"CRM_CALDAV_DB: not a database URL; use {DATABASE_URL_FORMS}") from None
+    except ValueError:  # SQLAlchemy reads the port with int(): `HOST:abc`
+        raise ConfigError(f"CRM_CALDAV_DB: the port is not a number; use {DATABASE_URL_FORMS}") from None
     if url.get_backend_name() not in SUPPORTED_DATABASES:
         raise ConfigError(f"CRM_CALDAV_DB: {url.get_backend_name()} databases are not supported; "
                           f"use {DATABASE_URL_FORMS}")

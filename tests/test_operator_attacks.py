@@ -245,3 +245,14 @@ def test_counts_of_a_killed_worker_stay_in_the_metrics_after_it_is_replaced(data
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["caldav", "status"]])
+def test_a_database_port_that_is_not_a_number_is_one_line_for_serve_and_the_commands(tmp_path, command):
+    result = subprocess.run([str(Path(sys.executable).with_name("crm-caldav")), *command], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60,
+                            env={"CRM_CALDAV_DB": "postgresql+psycopg://crm:s3cret@db.internal:abc/crm",
+                                 "PATH": str(Path(sys.executable).parent)})
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        "Error: CRM_CALDAV_DB: the port is not a number; use sqlite:///PATH or "
+        "postgresql+psycopg://USER@HOST/DATABASE"]
