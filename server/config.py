@@ -112,7 +112,13 @@ class Settings:
         )
 
 
-def _int(values: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+# The largest whole number a setting takes unless it says otherwise: seconds that PostgreSQL's
+# millisecond settings (a 32-bit int) can hold, and counts far past any real use. Larger values
+# failed later with a traceback (a date before year 1, a number SQLite cannot bind).
+INT_MAXIMUM = 2_000_000
+
+
+def _int(values: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int = INT_MAXIMUM) -> int:
     raw = values.get(name)
     if raw is None or raw == "":
         return default
@@ -122,6 +128,8 @@ def _int(values: Mapping[str, str], name: str, default: int, minimum: int = 0) -
         raise ConfigError(f"{name}: not a whole number: {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name}: must be at least {minimum}")
+    if value > maximum:
+        raise ConfigError(f"{name}: must be at most {maximum:,}")
     return value
 
 
@@ -273,11 +281,11 @@ def _settings(values: Mapping[str, str]) -> Settings:
         database_url=_database_url(values),
         database_url_given=bool(values.get("CRM_CALDAV_DB")),
         initial_cap=_int(values, "CRM_CALDAV_INITIAL_CAP", 2000),
-        window_months_back=_int(values, "CRM_CALDAV_WINDOW_MONTHS_BACK", 1),
+        window_months_back=_int(values, "CRM_CALDAV_WINDOW_MONTHS_BACK", 1, maximum=1200),  # 100 years
         window_end=_choice(values, "CRM_CALDAV_WINDOW_END", "none", ("none", "enable-date")),
         recurrence=_choice(values, "CRM_CALDAV_RECURRENCE", RECURRENCE_REJECT,
                            (RECURRENCE_REJECT, RECURRENCE_FIRST_OCCURRENCE)),
-        max_event_bytes=_int(values, "CRM_CALDAV_MAX_EVENT_BYTES", 1024 * 1024, minimum=1024),
+        max_event_bytes=_int(values, "CRM_CALDAV_MAX_EVENT_BYTES", 1024 * 1024, minimum=1024, maximum=1 << 30),
         public_url=values.get("CRM_CALDAV_PUBLIC_URL") or None,
         login_cache_seconds=_int(values, "CRM_CALDAV_LOGIN_CACHE_SECONDS", 300),
         login_free_failures=_int(values, "CRM_CALDAV_LOGIN_FREE_FAILURES", 5, minimum=1),

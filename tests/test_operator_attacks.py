@@ -23,10 +23,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import event
 
 from crm_model.db import make_engine, make_session_factory
 from server import config
+from server.cli import cli
 from server.health import Health
 from server.metrics import ActiveDevices
 from server.request_log import one_line
@@ -164,6 +166,20 @@ def test_a_config_line_systemd_would_read_otherwise_is_one_line_naming_it(tmp_pa
     with pytest.raises(config.ConfigError) as refused:
         config.load_settings(settings, environ={})
     assert str(refused.value).startswith(f"{settings}{expected}"), refused.value
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("CRM_CALDAV_WINDOW_MONTHS_BACK", "99999999", "must be at most 1,200"),  # was: year -8331307 is out of range
+    ("CRM_CALDAV_INITIAL_CAP", "9" * 23, "must be at most 2,000,000"),  # was: too large for a SQLite INTEGER
+    ("CRM_CALDAV_DB_LOCK_TIMEOUT_SECONDS", "99999999999", "must be at most 2,000,000"),  # PostgreSQL refused it
+    ("CRM_CALDAV_MAX_EVENT_BYTES", str((1 << 30) + 1), "must be at most 1,073,741,824"),
+])
+def test_an_absurdly_large_setting_is_one_line_naming_its_largest_value(crm, name, value, expected):
+    crm.load({"users": [user(ALICE)]})
+    result = CliRunner().invoke(cli, ["caldav", "preview", ALICE],
+                                env={"CRM_CALDAV_DB": crm.database_url, name: value})
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1, result.exc_info
+    assert result.stderr.strip().splitlines() == [f"Error: {name}: {expected}"]
 
 
 def test_a_config_file_that_never_ends_is_refused_after_a_bounded_read():
