@@ -6,6 +6,7 @@ The only module that reads the environment. Layer: server.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -275,6 +276,18 @@ def load_settings(config_file: str | Path | None = None, environ: Mapping[str, s
         raise
 
 
+def _trusted_proxy(values: Mapping[str, str]) -> str | None:
+    """CRM_CALDAV_TRUSTED_PROXY: one IP address (waitress compares it with the peer's), '*', or empty for none."""
+    proxy = values.get("CRM_CALDAV_TRUSTED_PROXY", "127.0.0.1").strip() or None
+    if proxy not in (None, "*"):
+        try:
+            ipaddress.ip_address(proxy)
+        except ValueError:
+            raise ConfigError(f"CRM_CALDAV_TRUSTED_PROXY: must be one IP address (such as 127.0.0.1), "
+                              f"'*' or empty, not {proxy!r}") from None
+    return proxy
+
+
 def _settings(values: Mapping[str, str]) -> Settings:
     """Settings of these NAME -> value pairs; raises ConfigError "NAME: ..." for a value that cannot be used."""
     return Settings(
@@ -290,7 +303,7 @@ def _settings(values: Mapping[str, str]) -> Settings:
         login_cache_seconds=_int(values, "CRM_CALDAV_LOGIN_CACHE_SECONDS", 300),
         login_free_failures=_int(values, "CRM_CALDAV_LOGIN_FREE_FAILURES", 5, minimum=1),
         login_backoff_max_seconds=_int(values, "CRM_CALDAV_LOGIN_BACKOFF_MAX_SECONDS", 900, minimum=1),
-        trusted_proxy=values.get("CRM_CALDAV_TRUSTED_PROXY", "127.0.0.1") or None,
+        trusted_proxy=_trusted_proxy(values),
         idle_timeout_seconds=_int(values, "CRM_CALDAV_IDLE_TIMEOUT_SECONDS", 60, minimum=1),
         connection_limit=_int(values, "CRM_CALDAV_CONNECTION_LIMIT", 2000, minimum=10),
         db_lock_timeout_seconds=_int(values, "CRM_CALDAV_DB_LOCK_TIMEOUT_SECONDS", 5, minimum=1),

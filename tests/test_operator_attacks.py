@@ -182,6 +182,17 @@ def test_an_absurdly_large_setting_is_one_line_naming_its_largest_value(crm, nam
     assert result.stderr.strip().splitlines() == [f"Error: {name}: {expected}"]
 
 
+def test_serve_refuses_a_trusted_proxy_that_is_not_an_address_in_one_line(database_url, tmp_path):
+    """Waitress compares the value with the peer's address: a host name would trust no one, silently."""
+    result = subprocess.run([str(Path(sys.executable).with_name("crm-caldav")), "serve", "--port", "0"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={"CRM_CALDAV_DB": database_url, "CRM_CALDAV_TRUSTED_PROXY": "proxy.internal",
+                                 "PATH": str(Path(sys.executable).parent)})
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        "Error: CRM_CALDAV_TRUSTED_PROXY: must be one IP address (such as 127.0.0.1), '*' or empty, "
+        "not 'proxy.internal'"]
+
+
 def test_a_config_file_that_never_ends_is_refused_after_a_bounded_read():
     with pytest.raises(config.ConfigError) as refused:
         config.load_settings("/dev/zero", environ={})
