@@ -271,6 +271,20 @@ class RequestLog:
         self._logger.log(level, "%s", _request_line(fields), extra={"fields": fields})
 
 
+def _word(value: Any) -> str:
+    """``value`` as one word of a request line: JSON-quoted when it holds a space, a quote or '='.
+
+    A path with %20 or an X-Forwarded-For of ``1.2.3.4 user=admin`` (from a trusted proxy, or
+    any local process when the default 127.0.0.1 is trusted without a proxy) would otherwise
+    read as other fields of the line.
+    """
+    text = str(value)
+    return json.dumps(text, ensure_ascii=False) if _NOT_ONE_WORD.search(text) else text
+
+
+_NOT_ONE_WORD = re.compile(r'[\s"=]')
+
+
 def _text_path(path: str) -> str:
     """PATH_INFO as the client wrote it: WSGI gives the path's bytes as Latin-1 (PEP 3333), so
     ``/zoë@example.com/`` arrives as ``/zoÃ«@example.com/``; bytes that are not UTF-8 show as ``\\xNN``."""
@@ -281,11 +295,11 @@ def _text_path(path: str) -> str:
 
 
 def _request_line(fields: dict[str, Any]) -> str:
-    line = (f"{fields['method']} {fields['path']} {fields['status']} {fields['ms']:.1f} ms {fields['bytes']} B")
+    line = f"{fields['method']} {_word(fields['path'])} {fields['status']} {fields['ms']:.1f} ms {fields['bytes']} B"
     for name in ("user", "device"):
         if name in fields:
-            line += f" {name}={fields[name]}"
-    line += f" from={fields['address'] or '-'}"
+            line += f" {name}={_word(fields[name])}"
+    line += f" from={_word(fields['address'] or '-')}"
     if "reason" in fields:
         line += " reason=" + json.dumps(fields["reason"], ensure_ascii=False)
     return line

@@ -91,8 +91,22 @@ def test_a_path_or_login_name_of_tens_of_kilobytes_is_cut_before_journald_would_
         with httpx.Client(base_url=url, timeout=30, auth=("l" * 40_000 + "@x.com", "pw")) as stranger:
             assert stranger.request("PROPFIND", f"/{ALICE}/crm/").status_code == 401
     assert max(len(line) for line in log) < 10_000
-    assert " /" + "p" * 1999 + "... (38,001 more characters) 401 " in "\n".join(log)
+    assert "/" + "p" * 1999 + "... (38,001 more characters)" in "\n".join(log)
     assert "more characters)" in next(line for line in log if "Failed login for lll" in line)
+
+
+def test_a_forwarded_address_or_path_with_spaces_cannot_pose_as_other_fields_of_a_request_line(database_url, crm,
+                                                                                              tmp_path):
+    crm.load({"users": [user(ALICE)]})
+    with serving(database_url, tmp_path) as (url, log):  # 127.0.0.1, the default trusted proxy, is the client
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert client.get("/a", headers={"X-Forwarded-For": "1.2.3.4 user=admin"}).status_code == 401
+            assert client.get("/b%20401%200.1%20ms%200%20B%20user=admin").status_code == 401
+    requests = [line.split(" crm_caldav.request: ", 1)[1] for line in log if " crm_caldav.request: " in line]
+    assert requests[0].startswith('GET /a 401 ') and ' from="1.2.3.4 user=admin" ' in requests[0]
+    assert requests[1].startswith('GET "/b 401 0.1 ms 0 B user=admin" 401 ')
+    fields = requests[1].removeprefix('GET "/b 401 0.1 ms 0 B user=admin" 401 ')
+    assert " user=" not in fields and " from=127.0.0.1 " in fields
 
 
 def _health(read_sessions):
