@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import sys
 from datetime import date
 from typing import Any
@@ -24,7 +25,7 @@ from crm_model.services import users as user_service
 from crm_model.services.passwords import generate_app_password
 from server import cli_transfer
 from server.cli_caldav import caldav
-from server.cli_context import Context, now, pass_context
+from server.cli_context import Context, now, pass_context, server_url
 from server.cli_feeds import feed
 from server.config import Settings
 
@@ -57,8 +58,11 @@ def serve(context: Context, host: str, port: int, demo: bool, workers: int, thre
     from server.http import listen
     from server.http import serve as serve_http
     from server.metrics import share_between_processes
+    from server.request_log import configure_logging
 
     settings = context.settings
+    server_url(context)  # a bad CRM_CALDAV_PUBLIC_URL is one line now, not a wrong link on every profile
+    configure_logging(settings)  # the supervisor's lines too (a process that ended), in the chosen format
     if not (demo or create_database):
         _refuse_new_sqlite(settings, _production_reasons(settings, host, workers))
     if demo:
@@ -189,7 +193,13 @@ def export_command(context: Context, owner: str | None, since: str | None) -> No
     with context.transaction() as session:
         data = (transfer.export_data(session, owner=owner) if since is None
                 else transfer.export_changes(session, since, owner=owner))
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    try:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        sys.stdout.flush()
+    except OSError as error:  # a full disk or a closed pipe: say so, not a traceback
+        # What stays buffered would fail again at exit: send it nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise click.ClickException(f"cannot write the export: {error.strerror or error}") from None
 
 
 cli.add_command(caldav)

@@ -109,6 +109,8 @@ def caldav_status(context: Context, email: str | None, as_json: bool) -> None:
         rows = [_status_dict(s) for s in states]
         click.echo(json.dumps(rows[0] if email else rows, indent=2))
         return
+    if not states:
+        click.echo("no users in the CRM yet: load them with crm-caldav import FILE", err=True)
     for s in states:
         since = f"since {s.enabled_at:%Y-%m-%d %H:%M} UTC" if s.enabled and s.enabled_at else ""
         last = f"{s.last_sync_at:%Y-%m-%d %H:%M} UTC" if s.last_sync_at else "never"

@@ -145,7 +145,8 @@ def test_an_unknown_variable_in_the_environment_is_one_warning_line_and_the_comm
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines() == [
         "Warning: CRM_CALDAV_LOGLEVEL in the environment is not a setting; ignored "
-        "(did you mean CRM_CALDAV_LOG_LEVEL?)"]  # and nothing about the test suite's own variable
+        "(did you mean CRM_CALDAV_LOG_LEVEL?)",  # and nothing about the test suite's own variable
+        "no users in the CRM yet: load them with crm-caldav import FILE"]
 
 
 def test_a_port_out_of_range_is_a_usage_error_not_a_traceback():
@@ -203,3 +204,29 @@ def test_a_bad_public_url_is_one_line_before_any_password_is_made(crm, args):
         "not 'caldav.example.com'")
     assert json.loads(crm.run("caldav", "status", ALICE, "--json").stdout)["enabled"] is False
     assert json.loads(crm.run("caldav", "password", "list", ALICE, "--json").stdout) == []
+
+
+def test_serve_with_a_bad_public_url_is_one_line_and_serves_nothing(tmp_path):
+    result = _run_script("serve", "--port", "0", "--create-database",
+                         env={"CRM_CALDAV_DB": f"sqlite:///{tmp_path / 'crm.db'}", "CRM_CALDAV_PUBLIC_URL": "ftp://x"},
+                         cwd=tmp_path)
+    assert _one_error_line(result.returncode, result.stderr) == (
+        "Error: CRM_CALDAV_PUBLIC_URL: must be an absolute http(s) URL such as https://caldav.example.com/, "
+        "not 'ftp://x'")
+    assert not (tmp_path / "crm.db").exists()
+
+
+def test_an_export_that_cannot_be_written_is_one_line(crm, tmp_path):
+    crm.load({"users": [user(ALICE)], "activities": [activity("a-1", ALICE, soon())]})
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([CRM_CALDAV, "export"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
+                                cwd=tmp_path, env={"PATH": str(Path(sys.executable).parent),
+                                                   "CRM_CALDAV_DB": crm.database_url})
+    expected = "Error: cannot write the export: No space left on device"
+    assert _one_error_line(result.returncode, result.stderr) == expected
+
+
+def test_status_of_an_empty_crm_says_there_are_no_users(tmp_path):
+    result = _run_script("caldav", "status", env={"CRM_CALDAV_DB": f"sqlite:///{tmp_path / 'crm.db'}"}, cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stderr.strip() == "no users in the CRM yet: load them with crm-caldav import FILE"
