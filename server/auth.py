@@ -131,8 +131,10 @@ class Auth(BaseAuth):
         cached = self._cache.get(self._cache_key(login, password)[1])
         return cached.device_id if cached is not None else None
 
-    def note_use(self, login: str, password: str, *, user_agent: str, address: str) -> None:
+    def note_use(self, login: str, password: str, *, user_agent: str, address: str) -> int | None:
         """Record the last use of the device of a login that just held; best effort.
+
+        Returns the device id (None when the login is not remembered), for the request's log line.
 
         Call it after the request's read transaction has ended. Needs no
         database read (the device id comes from the cache) and writes at most
@@ -141,9 +143,11 @@ class Auth(BaseAuth):
         failure to write is logged and never fails the request.
         """
         cached = self._cache.get(self._cache_key(login, password)[1])
+        if cached is None:
+            return None
         now = time.monotonic()
-        if cached is None or now - self._uses.get(cached.device_id, -USE_INTERVAL_SECONDS) < USE_INTERVAL_SECONDS:
-            return
+        if now - self._uses.get(cached.device_id, -USE_INTERVAL_SECONDS) < USE_INTERVAL_SECONDS:
+            return cached.device_id
         with self._lock:
             if len(self._uses) > CACHE_LIMIT:
                 self._uses.clear()
@@ -154,6 +158,7 @@ class Auth(BaseAuth):
                                                  address=address, now=datetime.now(UTC))
         except Exception:  # best effort: the request matters more than its bookkeeping
             logger.warning("could not record the last use of device %s", cached.device_id)
+        return cached.device_id
 
     def _cached(self, login: str, digest: bytes) -> tuple[int, int] | None:
         cached = self._cache.get(digest)

@@ -237,9 +237,9 @@ class CalDavHandler:
         Also names the user and the device in the request's log line.
         """
         if credentials is not None:
-            request_log.note(environ, user=credentials[0], device=self._auth.device_of(*credentials))
-            self._auth.note_use(*credentials, user_agent=environ.get("HTTP_USER_AGENT", ""),
-                                address=environ.get("REMOTE_ADDR", ""))
+            device = self._auth.note_use(*credentials, user_agent=environ.get("HTTP_USER_AGENT", ""),
+                                         address=environ.get("REMOTE_ADDR", ""))
+            request_log.note(environ, user=credentials[0], device=device)
 
     def _put(self, request: DavRequest, user: UserRecord) -> Answer:
         if not request.is_event:

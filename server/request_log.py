@@ -24,7 +24,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -58,6 +58,9 @@ class RequestNotes:
     device: int | None = None
     reason: str | None = None
     login: str | None = None
+
+
+_NOTED = ("user", "device", "reason")  # RequestNotes fields a request line shows ("login" only counts)
 
 
 def note(environ: dict, **facts: Any) -> None:
@@ -267,7 +270,8 @@ class RequestLog:
             return
         fields = {"method": method, "path": path, "status": status, "ms": round(seconds * 1000, 1),
                   "bytes": sent, "address": environ.get("REMOTE_ADDR", "")}
-        fields.update({k: v for k, v in asdict(notes).items() if v is not None and k != "login"})
+        # Not dataclasses.asdict: it deep-copies, a tenth of this line's cost.
+        fields.update({k: v for k in _NOTED if (v := getattr(notes, k)) is not None})
         self._logger.log(level, "%s", _request_line(fields), extra={"fields": fields})
 
 
