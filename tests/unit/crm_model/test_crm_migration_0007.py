@@ -8,24 +8,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, inspect, text
 
-from crm_model.db import MIGRATIONS, make_engine, make_session_factory, upgrade_schema
+from crm_model.db import make_engine, make_session_factory, upgrade_schema
 from crm_model.services import devices as device_service
 from crm_model.services import users as user_service
 from crm_model.services.passwords import hash_password
+from tests.unit.crm_model.migrating import migrate as _migrate
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def _migrate(engine: Engine, revision: str, *, down: bool = False) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, revision)
 
 
 def _rows(engine: Engine, statement: str) -> list[tuple]:

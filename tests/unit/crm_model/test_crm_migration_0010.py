@@ -8,22 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, text
 
-from crm_model.db import MIGRATIONS, make_engine
+from crm_model.db import make_engine
+from tests.unit.crm_model.migrating import migrate as _migrate
 
 _COLUMNS = ("id, owner_id, type, title, starts_at, ends_at, all_day, floating, private, source, uid, href, "
             "created_at, updated_at")
-
-
-def _migrate(engine: Engine, revision: str, *, down: bool = False) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, revision)
 
 
 def _sql(engine: Engine, statement: str) -> list[tuple]:
