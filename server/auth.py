@@ -48,6 +48,16 @@ class _CachedLogin:
     expires: float
 
 
+@dataclass(frozen=True)
+class CheckedLogin:
+    """Credentials that held: the user, the device whose app password it was, and whether the
+    password hash was checked by this call (False: remembered from a check within the cache period)."""
+
+    user: UserRecord
+    device_id: int
+    hash_checked: bool
+
+
 def basic_credentials(authorization: str) -> tuple[str, str] | None:
     """(login, password) of an RFC 7617 Basic Authorization value; None when malformed.
 
@@ -95,7 +105,12 @@ class Auth(BaseAuth):
         self._uses: dict[int, float] = {}  # device id -> when this process last wrote its use
 
     def authenticate(self, login: str, password: str) -> UserRecord | None:
-        """The calendar user for these credentials, or None when they do not hold.
+        """The calendar user for these credentials, or None when they do not hold (see ``check``)."""
+        checked = self.check(login, password)
+        return checked.user if checked is not None else None
+
+    def check(self, login: str, password: str) -> CheckedLogin | None:
+        """Who these credentials log in, and with which device; None when they do not hold.
 
         Raises:
             Refusal: 503 when the database is unavailable.
@@ -108,15 +123,17 @@ class Auth(BaseAuth):
             if user is None:
                 user_service.verify_login(session, login=login, password=password)  # same cost: no oracle
                 return None
-            if self._cached(login, digest) == (user.id, user.credentials_version):
-                return user
+            cached = self._cached(login, digest)
+            if cached is not None and (cached.user_id, cached.credentials_version) == (
+                    user.id, user.credentials_version):
+                return CheckedLogin(user, cached.device_id, hash_checked=False)
             verified = user_service.verify_device_login(session, login=login, password=password)
         if verified is None:
             with self._lock:
                 self._cache.pop(digest, None)
             return None
         self._remember(digest, verified.user, verified.device_id)
-        return verified.user
+        return CheckedLogin(verified.user, verified.device_id, hash_checked=True)
 
     def remembered(self, login: str, password: str) -> tuple[int, int] | None:
         """(user id, credentials version) of a login checked within the cache period, else None.
@@ -124,12 +141,8 @@ class Auth(BaseAuth):
         No database read: the caller compares both with the user row it reads
         anyway, so a disable or a new password still acts on the next request.
         """
-        return self._cached(*self._cache_key(login, password))
-
-    def device_of(self, login: str, password: str) -> int | None:
-        """The device id of a login checked within the cache period, else None (no database read)."""
-        cached = self._cache.get(self._cache_key(login, password)[1])
-        return cached.device_id if cached is not None else None
+        cached = self._cached(*self._cache_key(login, password))
+        return (cached.user_id, cached.credentials_version) if cached is not None else None
 
     def note_use(self, login: str, password: str, *, user_agent: str, address: str) -> int | None:
         """Record the last use of the device of a login that just held; best effort.
@@ -160,11 +173,11 @@ class Auth(BaseAuth):
             logger.warning("could not record the last use of device %s", cached.device_id)
         return cached.device_id
 
-    def _cached(self, login: str, digest: bytes) -> tuple[int, int] | None:
+    def _cached(self, login: str, digest: bytes) -> _CachedLogin | None:
         cached = self._cache.get(digest)
         if cached is None or cached.expires <= time.monotonic() or cached.email != login:
             return None
-        return cached.user_id, cached.credentials_version
+        return cached
 
     def _remember(self, digest: bytes, user: UserRecord, device_id: int) -> None:
         with self._lock:

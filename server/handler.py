@@ -212,24 +212,22 @@ class CalDavHandler:
         if credentials is None:
             raise Unauthorized()
         login = credentials[0]
-        remembered = self._auth.remembered(*credentials) is not None
         wait = self._throttle.admit(login, address)
         if wait is not None:
             raise Refusal(429, TOO_MANY_FAILURES_MESSAGE, retry_after=wait)
         try:
-            user = self._auth.authenticate(*credentials)
+            checked = self._auth.check(*credentials)
         except BaseException:  # a database error decides nothing
             self._throttle.settle(login, address, succeeded=None)
             raise
-        self._throttle.settle(login, address, succeeded=user is not None)
-        if user is None:
+        self._throttle.settle(login, address, succeeded=checked is not None)
+        if checked is None:
             logger.warning("Failed login for %s from %s", login, address or "-")
             request_log.note(environ, login="failed")
             raise Unauthorized()
-        if not remembered:
-            logger.info("Login of %s (device %s) from %s", user.email, self._auth.device_of(*credentials),
-                        address or "-")
-        return user
+        if checked.hash_checked:
+            logger.info("Login of %s (device %s) from %s", checked.user.email, checked.device_id, address or "-")
+        return checked.user
 
     def _note_use(self, environ: dict, credentials: tuple[str, str] | None) -> None:
         """Record the device's last use (client, address): best effort, at most once a minute per device.
