@@ -33,9 +33,10 @@ def feed() -> None:
 @pass_context
 def feed_add(context: Context, email: str, label: str, as_json: bool) -> None:
     """Make a new feed of EMAIL's calendar and print its URL (shown this once only)."""
+    base = server_url(context)  # a bad public URL stops the command before a feed is made
     with context.transaction() as session:
         record, token = feed_service.add_feed(session, email=email, label=label, now=now())
-    url = feed_url(server_url(context), token)
+    url = feed_url(base, token)
     if as_json:
         click.echo(json.dumps({"url": url, "webcal": webcal_url(url), "login": user_service.normalize_email(email),
                                "feed": _feed_dict(record)}))
