@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -125,6 +125,13 @@ def _tune_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         write = connection.get_execution_options().get(WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def connection_of(db: Session | Connection) -> Connection:
+    """The Core connection to run a statement on: a Session's (which begins its
+    transaction), or ``db`` itself. The hot reads take either (see
+    storage_plugin's ``CalendarBackend.reading_rows``)."""
+    return db.connection() if isinstance(db, Session) else db
 
 
 def make_session_factory(engine: Engine, *, write: bool = True) -> sessionmaker[Session]:

@@ -36,8 +36,7 @@ WsgiApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 def make_backend(settings: Settings, engine: Engine) -> CalendarBackend:
     """The calendar backend on ``engine``, with the settings it needs."""
     return CalendarBackend(
-        read_sessions=make_session_factory(engine, write=False),
-        write_sessions=make_session_factory(engine, write=True),
+        engine,
         settings=PluginSettings(recurrence=settings.recurrence, max_attendees=settings.max_attendees,
                                 max_alarms=settings.max_alarms, outage_passes_radicale=True),
     )

@@ -20,10 +20,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
+from crm_model.db import make_session_factory
 from crm_model.errors import ConflictError, NotFoundError, ReadOnlyCalendarError, StaleRevisionError
 from crm_model.records import ActivityRecord, OfferedEntry, UserRecord
 from crm_model.services import calendar as calendar_service
@@ -82,11 +84,11 @@ class PutResult:
 class CalendarBackend:
     """Reads and writes of one CRM calendar per enabled user (SPEC 3, 4)."""
 
-    def __init__(self, *, read_sessions: sessionmaker[Session], write_sessions: sessionmaker[Session],
-                 settings: PluginSettings | None = None,
+    def __init__(self, engine: Engine, *, settings: PluginSettings | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self._read_sessions = read_sessions
-        self._write_sessions = write_sessions
+        self._engine = engine
+        self._read_sessions = make_session_factory(engine, write=False)
+        self._write_sessions = make_session_factory(engine, write=True)
         self._settings = settings or PluginSettings()
         self._clock = clock
         self._sync_seen: dict[int, float] = {}
@@ -98,6 +100,19 @@ class CalendarBackend:
         with database_errors(passes_radicale=self._settings.outage_passes_radicale), \
                 self._read_sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def reading_rows(self) -> Iterator[Connection]:
+        """A read transaction on a plain connection, for the hot reads (polls, sync, multiget).
+
+        The ORM Session's own bookkeeping (its transaction states, the
+        connection it looks up per statement) costs more than SQLite takes to
+        answer a poll (measured: 62 against 29 us per empty transaction).
+        Refusal 503 as for reading().
+        """
+        with database_errors(passes_radicale=self._settings.outage_passes_radicale), \
+                self._engine.connect() as connection, connection.begin():
+            yield connection
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
@@ -113,8 +128,8 @@ class CalendarBackend:
         With ``login`` (user id, credentials version, as a password check vouched
         for), also None when the row no longer shows them.
         """
-        with self.reading() as session:
-            return _current_user(session, email, login)
+        with self.reading_rows() as connection:
+            return _current_user(connection, email, login)
 
     def get(self, user: UserRecord, href: str) -> Served | None:
         """The event at ``href`` on ``user``'s calendar, or None when it is not there."""
@@ -158,11 +173,11 @@ class CalendarBackend:
         """
         position = tokens.position_of(token, user)
         self.note_sync(user.id)
-        with self.reading() as session:
+        with self.reading_rows() as connection:
             if position is None:
-                hrefs = tuple(calendar_service.list_offered_hrefs(session, user=user))
+                hrefs = tuple(calendar_service.list_offered_hrefs(connection, user=user))
             else:
-                hrefs = calendar_service.changes_since(session, user=user, position=position).hrefs
+                hrefs = calendar_service.changes_since(connection, user=user, position=position).hrefs
         return tokens.sync_token(user), hrefs
 
     def report(self, email: str, request: reports.ReportRequest, *, href_prefix: str,
@@ -177,20 +192,20 @@ class CalendarBackend:
         Raises:
             Refusal: 403 DAV:valid-sync-token for a sync token not valid here.
         """
-        with self.reading() as session:
-            user = _current_user(session, email, login)
+        with self.reading_rows() as connection:
+            user = _current_user(connection, email, login)
             if user is None:
                 return None
             if request.kind != "sync":
-                return reports.answer_report(session, request, user=user, href_prefix=href_prefix)
+                return reports.answer_report(connection, request, user=user, href_prefix=href_prefix)
             position = tokens.position_of(request.token, user)
             token = tokens.sync_token(user)
             if position == user.sync_pos:  # the usual poll: nothing to look up
                 answer = reports.answer_unchanged_sync(request, href_prefix=href_prefix, token=token)
             else:
                 changed = None if position is None else calendar_service.changes_since(
-                    session, user=user, position=position).hrefs
-                answer = reports.answer_report(session, request, user=user, href_prefix=href_prefix,
+                    connection, user=user, position=position).hrefs
+                answer = reports.answer_report(connection, request, user=user, href_prefix=href_prefix,
                                                changed=changed, token=token)
         self.note_sync(user.id)  # after the read transaction: it never holds two connections
         return answer
@@ -330,9 +345,9 @@ class CalendarBackend:
             logger.warning("could not record the sync time of user %s", user_id)
 
 
-def _current_user(session: Session, email: str, login: tuple[int, int] | None) -> UserRecord | None:
+def _current_user(db: Session | Connection, email: str, login: tuple[int, int] | None) -> UserRecord | None:
     """The calendar user of ``email``, if CalDAV is on and (with ``login``) the login still holds."""
-    user = calendar_service.get_calendar_user(session, email=email)
+    user = calendar_service.get_calendar_user(db, email=email)
     if user is None or (login is not None and (user.id, user.credentials_version) != login):
         return None
     return user

@@ -27,7 +27,7 @@ from xml.sax.saxutils import escape
 
 from radicale import pathutils, xmlutils
 from radicale.item import filter as radicale_filter
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from crm_model.records import OfferedEntry, UserRecord
 from crm_model.services import calendar as calendar_service
@@ -207,7 +207,7 @@ def answer_poll(props: Iterable[str], *, user: UserRecord, href: str, ctag: str,
 
 
 def answer_report(
-    db: Session, request: ReportRequest, *, user: UserRecord, href_prefix: str,
+    db: Connection, request: ReportRequest, *, user: UserRecord, href_prefix: str,
     changed: Iterable[str] | None = (), token: str = "",
 ) -> Answer:
     """The multistatus for ``request`` on ``user``'s calendar.
@@ -267,7 +267,7 @@ def _escaped(text: str) -> str:
 
 
 def _with_bodies(
-    db: Session, entries: list[OfferedEntry], *, user: UserRecord, variant: str | None,
+    db: Connection, entries: list[OfferedEntry], *, user: UserRecord, variant: str | None,
 ) -> tuple[list[OfferedEntry], list[Rendering]]:
     """Entries with their event texts: cached ones as they are, the others rendered now
     (from the record read now, so text and ETag are of one revision)."""

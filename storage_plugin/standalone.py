@@ -17,7 +17,7 @@ from functools import cache
 
 from radicale import config as radicale_config
 
-from crm_model.db import make_engine, make_session_factory, schema_is_current, upgrade_schema
+from crm_model.db import make_engine, schema_is_current, upgrade_schema
 from storage_plugin.backend import CalendarBackend
 
 DEFAULT_DATABASE_URL = "sqlite:///crm-caldav.db"
@@ -45,7 +45,6 @@ def backend_for_url(url: str) -> CalendarBackend:
     engine = make_engine(url)
     if not schema_is_current(engine):
         upgrade_schema(engine)
-    backend = CalendarBackend(read_sessions=make_session_factory(engine, write=False),
-                              write_sessions=make_session_factory(engine, write=True))
+    backend = CalendarBackend(engine)
     backend.prepare_renderings()
     return backend
