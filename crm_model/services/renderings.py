@@ -11,11 +11,11 @@ Layer: crm_model.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from importlib import import_module
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy import text as sql_text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm_model.db import lift_statement_timeout
@@ -43,8 +43,13 @@ def store_renderings(session: Session, renderings: Iterable[tuple[str, int, str,
 
 
 def _upsert(session: Session) -> Any:
-    """The dialect's INSERT construct that offers ON CONFLICT."""
-    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+    """The dialect's INSERT construct that offers ON CONFLICT.
+
+    Imported for the dialect in use only: SQLAlchemy's PostgreSQL package brings
+    every PostgreSQL driver's module along (2.2 MiB resident in a SQLite server).
+    """
+    name = "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
+    return import_module(f"sqlalchemy.dialects.{name}").insert
 
 
 def keep_client_text(session: Session, *, activity_id: str, change_pos: int, text: str | None) -> None:
