@@ -73,7 +73,8 @@ class Requests:
             "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": False,
             "wsgi.run_once": False, "wsgi.version": (1, 0), "CONTENT_LENGTH": str(len(body)),
             "CONTENT_TYPE": dav.XML_HEADERS["Content-Type"], "HTTP_AUTHORIZATION": self.authorization,
-            **{"HTTP_" + name.upper().replace("-", "_"): value for name, value in dav.IOS_HEADERS.items()},
+            **{"HTTP_" + name.upper().replace("-", "_"): value
+               for name, value in {**dav.IOS_HEADERS, **dav.XML_HEADERS}.items() if name != "Content-Type"},
         }
         if depth is not None:
             environ["HTTP_DEPTH"] = depth
@@ -157,9 +158,8 @@ def split_multiget(requests: Requests, calls: int = 2000) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="crm-caldav-inproc-") as tmp:
-        if args.db:
-            pg_reset(args.db)
-        ours = servers.Ours(Path(tmp), db_url=args.db)
+        db_url = pg_reset(args.db) if args.db else None  # the URL with the driver installed here
+        ours = servers.Ours(Path(tmp), db_url=db_url)
         ours.load(datagen.generate(args.n, seed=20261121))
         os.environ["CRM_CALDAV_DB"] = ours.db_url
         from server.app import create_app

@@ -141,11 +141,12 @@ def get_offered_by_ids(db: Session | Connection, *, user: UserRecord, ids: Itera
     """The offered activities among ``ids``, loaded whole (what a listing could not serve).
 
     On a plain Connection, an ORM Session joins its transaction for the load and
-    leaves it open (SQLAlchemy's join_transaction_mode "conservative_savepoint").
+    leaves it open (SQLAlchemy's join_transaction_mode "rollback_only": the
+    Session neither commits it nor, on close, ends it).
     """
     if isinstance(db, Session):
         return _load_offered_in(db, user, Activity.id, ids)
-    with Session(bind=db) as session:
+    with Session(bind=db, join_transaction_mode="rollback_only") as session:
         return _load_offered_in(session, user, Activity.id, ids)
 
 
