@@ -21,7 +21,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from string import Formatter
 from urllib.parse import quote, unquote, urlparse
 from xml.sax.saxutils import escape
 
@@ -245,14 +244,14 @@ def _multistatus(
     yield HEAD
     for name in missing:
         yield f"<response><href>{href_prefix}{_quote(name)}</href><status>{NOT_FOUND}</status></response>"
-    layout = [(literal, field) for literal, field, _, _ in Formatter().parse(_response_template(props, href_prefix))]
+    layout = _response_layout(props, href_prefix)
     pieces: list[str] = []
     for count, entry in enumerate(entries, 1):
-        values = {"href": _quote(entry.href), "pos": str(entry.change_pos), "data": _escaped(entry.body or "")}
-        for literal, field_name in layout:
+        values = (_quote(entry.href), str(entry.change_pos), _escaped(entry.body or ""))
+        for literal, value in layout:
             pieces.append(literal)
-            if field_name is not None:
-                pieces.append(values[field_name])
+            if value is not None:
+                pieces.append(values[value])
         if count % RESPONSES_PER_PART == 0:
             yield "".join(pieces)  # one copy of each text, not a str.format and then a join
             pieces = []
@@ -289,32 +288,41 @@ def _with_bodies(
     return complete, rendered
 
 
-def _response_template(props: tuple[str, ...], href_prefix: str) -> str:
-    """One item's <response>, as a format string with {href}, {pos} and {data}:
-    the props are sorted out once per answer, not once per item."""
-    found, missing = [], []
+# Where an item's own values go in its <response> (see _response_layout).
+_HREF_VALUE, _POS_VALUE, _DATA_VALUE = 0, 1, 2
+
+
+def _response_layout(props: tuple[str, ...], href_prefix: str) -> list[tuple[str, int | None]]:
+    """One item's <response> as (literal text, then the index of the item's value that follows
+    it: _HREF_VALUE, _POS_VALUE, _DATA_VALUE, or None at the end). The props are sorted out
+    once per answer, not once per item."""
+    found: list[str | int] = []
+    missing: list[str | int] = []
     for prop in props:
         if prop == GETETAG:
-            found.append(f"<getetag>&quot;{{pos}}-{RENDER_VERSION}&quot;</getetag>")
+            found += ["<getetag>&quot;", _POS_VALUE, f"-{RENDER_VERSION}&quot;</getetag>"]
         elif prop == CALENDAR_DATA:
-            found.append("<C:calendar-data>{data}</C:calendar-data>")
+            found += ["<C:calendar-data>", _DATA_VALUE, "</C:calendar-data>"]
         elif prop == GETCONTENTTYPE:
             found.append(f"<getcontenttype>{CONTENT_TYPE}</getcontenttype>")
         elif prop == RESOURCETYPE:
             found.append("<resourcetype/>")
         else:
-            missing.append(_literal(_empty_element(prop)))
-    text = f"<response><href>{_literal(href_prefix)}{{href}}</href>"
+            missing.append(_empty_element(prop))
+    pieces: list[str | int] = [f"<response><href>{href_prefix}", _HREF_VALUE, "</href>"]
     if found:
-        text += f"<propstat><prop>{''.join(found)}</prop><status>{OK}</status></propstat>"
+        pieces += ["<propstat><prop>", *found, f"</prop><status>{OK}</status></propstat>"]
     if missing:
-        text += f"<propstat><prop>{''.join(missing)}</prop><status>{NOT_FOUND}</status></propstat>"
-    return text + "</response>"
-
-
-def _literal(text: str) -> str:
-    """``text`` inside a format string."""
-    return text.replace("{", "{{").replace("}", "}}")
+        pieces += ["<propstat><prop>", *missing, f"</prop><status>{NOT_FOUND}</status></propstat>"]
+    layout: list[tuple[str, int | None]] = []
+    literal = ""
+    for piece in [*pieces, "</response>"]:
+        if isinstance(piece, int):
+            layout.append((literal, piece))
+            literal = ""
+        else:
+            literal += piece
+    return [*layout, (literal, None)]
 
 
 def _empty_element(clark: str) -> str:
