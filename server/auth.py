@@ -40,12 +40,19 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class _CachedLogin:
+class RememberedLogin:
+    """A login whose password was checked within the cache period (``Auth.remembered``)."""
+
     email: str
     user_id: int
     credentials_version: int
     device_id: int
-    expires: float
+    expires: float  # time.monotonic() seconds
+
+    @property
+    def holds(self) -> tuple[int, int]:
+        """(user id, credentials version): what the user's row must still show for the login to hold."""
+        return self.user_id, self.credentials_version
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,7 @@ class Auth(BaseAuth):
     ``devices.revoke_device``), so the revoked password fails at once, also
     within the cache period, with no extra read on the hot path. The price:
     the user's other devices check their hash once more after a revocation.
-    The cache also keeps the device id, for ``note_use``.
+    The cache also keeps the device id, for the request's ``note_use``.
     """
 
     def __init__(self, configuration: radicale_config.Configuration, *,
@@ -99,7 +106,7 @@ class Auth(BaseAuth):
             backend = backend_from_configuration(configuration, section="auth")
         self._backend = backend
         self._cache_seconds = cache_seconds
-        self._cache: dict[bytes, _CachedLogin] = {}
+        self._cache: dict[bytes, RememberedLogin] = {}
         self._key = secrets.token_bytes(32)  # cache keys never hold passwords
         self._lock = threading.Lock()
         self._uses: dict[int, float] = {}  # device id -> when this process last wrote its use
@@ -135,45 +142,37 @@ class Auth(BaseAuth):
         self._remember(digest, verified.user, verified.device_id)
         return CheckedLogin(verified.user, verified.device_id, hash_checked=True)
 
-    def remembered(self, login: str, password: str) -> tuple[int, int] | None:
-        """(user id, credentials version) of a login checked within the cache period, else None.
+    def remembered(self, login: str, password: str) -> RememberedLogin | None:
+        """The login if its password was checked within the cache period, else None.
 
-        No database read: the caller compares both with the user row it reads
-        anyway, so a disable or a new password still acts on the next request.
+        No database read: the caller compares ``holds`` with the user row it
+        reads anyway, so a disable or a new password still acts on the next request.
         """
-        cached = self._cached(*self._cache_key(login, password))
-        return (cached.user_id, cached.credentials_version) if cached is not None else None
+        return self._cached(*self._cache_key(login, password))
 
-    def note_use(self, login: str, password: str, *, user_agent: str, address: str) -> int | None:
-        """Record the last use of the device of a login that just held; best effort.
+    def note_use(self, device_id: int, *, user_agent: str, address: str) -> None:
+        """Record the last use of ``device_id``, whose login just held; best effort.
 
-        Returns the device id (None when the login is not remembered), for the request's log line.
-
-        Call it after the request's read transaction has ended. Needs no
-        database read (the device id comes from the cache) and writes at most
+        Call it after the request's read transaction has ended. Writes at most
         once a minute per device from this process (and, by the condition in
         ``devices.record_device_use``, once a minute between processes). A
         failure to write is logged and never fails the request.
         """
-        cached = self._cache.get(self._cache_key(login, password)[1])
-        if cached is None:
-            return None
         now = time.monotonic()
-        if now - self._uses.get(cached.device_id, -USE_INTERVAL_SECONDS) < USE_INTERVAL_SECONDS:
-            return cached.device_id
+        if now - self._uses.get(device_id, -USE_INTERVAL_SECONDS) < USE_INTERVAL_SECONDS:
+            return
         with self._lock:
             if len(self._uses) > CACHE_LIMIT:
                 self._uses.clear()
-            self._uses[cached.device_id] = now
+            self._uses[device_id] = now
         try:
             with self._backend.writing() as session:
-                device_service.record_device_use(session, device_id=cached.device_id, user_agent=user_agent,
+                device_service.record_device_use(session, device_id=device_id, user_agent=user_agent,
                                                  address=address, now=datetime.now(UTC))
         except Exception:  # best effort: the request matters more than its bookkeeping
-            logger.warning("could not record the last use of device %s", cached.device_id)
-        return cached.device_id
+            logger.warning("could not record the last use of device %s", device_id)
 
-    def _cached(self, login: str, digest: bytes) -> _CachedLogin | None:
+    def _cached(self, login: str, digest: bytes) -> RememberedLogin | None:
         cached = self._cache.get(digest)
         if cached is None or cached.expires <= time.monotonic() or cached.email != login:
             return None
@@ -183,7 +182,7 @@ class Auth(BaseAuth):
         with self._lock:
             if len(self._cache) > CACHE_LIMIT:
                 self._cache.clear()
-            self._cache[digest] = _CachedLogin(
+            self._cache[digest] = RememberedLogin(
                 user.email, user.id, user.credentials_version, device_id, time.monotonic() + self._cache_seconds)
 
     def _cache_key(self, login: str, password: str) -> tuple[str, bytes]:

@@ -26,7 +26,7 @@ from radicale import pathutils
 from crm_model.records import UserRecord
 from server import principal, request_checks, request_log
 from server.admin import is_admin_path
-from server.auth import Auth, basic_credentials
+from server.auth import Auth, CheckedLogin, basic_credentials
 from server.feeds import FeedServer, is_feed_path
 from server.http import AnswerBody, encode_answer
 from server.throttle import LoginThrottle
@@ -139,13 +139,15 @@ class CalDavHandler:
         if credentials is not None:
             self._check_throttle(credentials[0], address)
         hot = self._hot_request(request)
-        if hot is not None and credentials is not None:
-            answer = self._answer_hot(request, hot, credentials)  # one transaction: phones' polls
+        remembered = self._auth.remembered(*credentials) if hot is not None and credentials is not None else None
+        if hot is not None and remembered is not None:
+            answer = self._answer_hot(request, hot, remembered.email, remembered.holds)  # one transaction: polls
             if answer is not None:
-                self._note_use(environ, credentials)
+                self._note_use(environ, remembered.email, remembered.device_id)
                 return answer
-        user = self._authenticate(credentials, address, environ)
-        self._note_use(environ, credentials)
+        checked = self._authenticate(credentials, address, environ)
+        user = checked.user
+        self._note_use(environ, user.email, checked.device_id)
         environ["REMOTE_USER"] = user.email
         if request.parts and request.parts[0] != user.email:
             raise Refusal(403, NOT_YOURS_MESSAGE, "D:need-privileges")
@@ -158,8 +160,9 @@ class CalDavHandler:
             return Answer(status_line(204), [("Content-Length", "0")], [])
         if method in ("GET", "HEAD") and request.is_event:
             return self._get(request, user)
-        if hot is not None and credentials is not None:
-            answer = self._answer_hot(request, hot, credentials)  # the password was just checked
+        if hot is not None:
+            # the password was just checked: the login holds as the row read for it showed
+            answer = self._answer_hot(request, hot, user.email, (user.id, user.credentials_version))
             if answer is not None:
                 return answer
         if method == "PROPFIND":
@@ -202,8 +205,8 @@ class CalDavHandler:
                            login, address, wait)
             raise Refusal(429, TOO_MANY_FAILURES_MESSAGE, retry_after=wait)
 
-    def _authenticate(self, credentials: tuple[str, str] | None, address: str, environ: dict) -> UserRecord:
-        """The user of this request's Basic credentials; 401 otherwise (counted by the throttle).
+    def _authenticate(self, credentials: tuple[str, str] | None, address: str, environ: dict) -> CheckedLogin:
+        """Who this request's Basic credentials log in; 401 otherwise (counted by the throttle).
 
         Logs a line for each failed login (never the password) and for each
         login whose password was checked (not remembered): at most one line per
@@ -227,17 +230,16 @@ class CalDavHandler:
             raise Unauthorized()
         if checked.hash_checked:
             logger.info("Login of %s (device %s) from %s", checked.user.email, checked.device_id, address or "-")
-        return checked.user
+        return checked
 
-    def _note_use(self, environ: dict, credentials: tuple[str, str] | None) -> None:
+    def _note_use(self, environ: dict, login: str, device_id: int) -> None:
         """Record the device's last use (client, address): best effort, at most once a minute per device.
 
         Also names the user and the device in the request's log line.
         """
-        if credentials is not None:
-            device = self._auth.note_use(*credentials, user_agent=environ.get("HTTP_USER_AGENT", ""),
-                                         address=environ.get("REMOTE_ADDR", ""))
-            request_log.note(environ, user=credentials[0], device=device)
+        self._auth.note_use(device_id, user_agent=environ.get("HTTP_USER_AGENT", ""),
+                            address=environ.get("REMOTE_ADDR", ""))
+        request_log.note(environ, user=login, device=device_id)
 
     def _put(self, request: DavRequest, user: UserRecord) -> Answer:
         if not request.is_event:
@@ -268,15 +270,14 @@ class CalDavHandler:
                                         calendar_path=paths.calendar_path(request.parts[0]), root=request.root)
         return None
 
-    def _answer_hot(self, request: DavRequest, hot: HotRequest, credentials: tuple[str, str]) -> Answer | None:
-        """The answer to a poll or hot REPORT for a login whose password was checked recently.
+    def _answer_hot(self, request: DavRequest, hot: HotRequest, email: str, login: tuple[int, int]) -> Answer | None:
+        """The answer to a poll or hot REPORT of ``email``, whose password was checked recently.
 
-        None when the login is not remembered or no longer holds (the caller then
-        checks the password), or is not this calendar's owner.
+        ``login``: the (user id, credentials version) that check vouched for. None when the
+        user's row no longer shows them (the caller then checks the password), or when
+        ``email`` is not this calendar's owner.
         """
-        login = self._auth.remembered(*credentials)
-        email = credentials[0]
-        if login is None or email != request.parts[0]:
+        if email != request.parts[0]:
             return None
         href = reports.calendar_href(request.base_prefix, paths.calendar_path(email))
         if isinstance(hot, reports.ReportRequest):
