@@ -189,8 +189,9 @@ def _config_line(path: str | Path, number: int, line: str) -> tuple[str, str]:
     name, value = name.strip(), value.strip()
     if not sep or not name:
         raise ConfigError(f"{path}:{number}: expected CRM_CALDAV_NAME=value")
-    if name.split()[0] == "export" and len(name.split()) == 2:
-        raise ConfigError(f"{path}:{number}: write {name.split()[1]}=value without 'export' "
+    words = name.split()
+    if len(words) == 2 and words[0] == "export":
+        raise ConfigError(f"{path}:{number}: write {words[1]}=value without 'export' "
                           "(systemd's EnvironmentFile= ignores such a line)")
     if name not in SETTING_NAMES:
         raise ConfigError(f"{path}:{number}: {name} is not a setting{_nearest(name)}")

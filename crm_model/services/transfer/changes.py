@@ -103,11 +103,10 @@ def export_changes(session: Session, since: str, *, owner: str | None = None) ->
 def _changed_ids(session: Session, ranges: dict[int, tuple[int, int]]) -> set[str]:
     """Ids of the activities logged in ``ranges`` (user id -> (after, up to and including))."""
     found: set[str] = set()
-    users = sorted(ranges)
-    for i in range(0, len(users), _USERS_PER_QUERY):
+    for users in chunks(ranges, _USERS_PER_QUERY):
         conditions = [and_(CalendarChange.user_id == user_id, CalendarChange.pos > ranges[user_id][0],
                            CalendarChange.pos <= ranges[user_id][1])
-                      for user_id in users[i:i + _USERS_PER_QUERY]]
+                      for user_id in users]
         found.update(session.scalars(select(CalendarChange.activity_id).where(or_(*conditions)).distinct()))
     return found
 

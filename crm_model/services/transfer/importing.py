@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Column, CursorResult, Insert, MetaData, Table, delete, insert, select, text, update
+from sqlalchemy import Column, CursorResult, MetaData, Table, delete, select, text, update
 from sqlalchemy.orm import Session
 
 from crm_model.base import Base
@@ -157,7 +157,7 @@ def _import_parties(session: Session, model: type[Contact] | type[Lead], raws: l
     new = [row for key, row in wanted.items() if key not in stored]
     changed = [row for key, row in wanted.items() if key in stored and row != stored[key]]
     if new:
-        session.execute(_bulk_insert(model), new)
+        _insert_many(session, model, new)
     if changed:
         session.execute(update(model), changed)
     return len(raws)
@@ -254,19 +254,6 @@ def _create_activities(session: Session, created: list[Planned], now: datetime, 
         if rows:
             _insert_many(session, Participant, rows)
         progress(len(page))
-
-
-def _bulk_insert(model: type[Base]) -> Insert:
-    """A Core INSERT of ``model``'s table, for executemany with a list of dicts.
-
-    Core, not ``insert(model)``: the ORM's bulk path costs about as much
-    Python per row again, and by default leaves None values out, which starts
-    a new statement wherever the pattern of Nones changes (tens of thousands
-    of single-row INSERTs for a large file). Column defaults still apply.
-    """
-    table = model.__table__
-    assert isinstance(table, Table)  # each model here maps one table (no joins, no subqueries)
-    return insert(table)
 
 
 def _at_next_positions(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

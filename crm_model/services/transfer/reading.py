@@ -56,10 +56,10 @@ class Lookups:
     hrefs: dict[tuple[int, str], str] = field(default_factory=dict)
 
 
-def chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
+def chunks(values: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
     batch = sorted(values)
-    for i in range(0, len(batch), CHUNK):
-        yield batch[i:i + CHUNK]
+    for i in range(0, len(batch), size):
+        yield batch[i:i + size]
 
 
 def rows_where_in(

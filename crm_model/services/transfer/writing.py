@@ -69,8 +69,8 @@ def _insert_values(connection: Connection, table: Table, names: list[str], value
 
 
 def _scalar_default(column: Column[Any]) -> Any:
-    default = column.default
-    if default is None or not getattr(default, "is_scalar", False):
+    default = column.default  # not None: insert_rows takes only columns that have one
+    if not getattr(default, "is_scalar", False):
         raise ValueError(f"{column.table.name}.{column.name}: rows must give it (its default is not a value)")
     return getattr(default, "arg", None)
 
