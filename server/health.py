@@ -58,11 +58,6 @@ class Health:
                            [("Retry-After", str(RETRY_AFTER_SECONDS))], head=method == "HEAD")
         return _answer(start_response, 200, b"ok\n", head=method == "HEAD")
 
-    @property
-    def waiting(self) -> int:
-        """Requests waiting for the result of the check under way."""
-        return self._shared.waiting
-
     def problem(self) -> str | None:
         """None when the database answers a read of every table, else one line saying what failed.
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import create_engine, make_url, text
 
 
@@ -15,3 +18,13 @@ def set_connections(database_url: str, allowed: bool) -> None:
             connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                     "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": url.database})
     admin.dispose()
+
+
+@contextmanager
+def refused_connections(database_url: str) -> Iterator[None]:
+    """PostgreSQL refuses the server's connections inside the block."""
+    set_connections(database_url, False)
+    try:
+        yield
+    finally:
+        set_connections(database_url, True)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.database_outages import set_connections
+from tests.database_outages import refused_connections
 from tests.factories import ALICE, activity, soon, user, vevent
 
 pytestmark = pytest.mark.e2e
-
 
 
 def test_outage_answers_503_and_the_server_recovers(database_url, crm, server):
@@ -22,12 +21,9 @@ def test_outage_answers_503_and_the_server_recovers(database_url, crm, server):
     password = crm.enable(ALICE)
     with server.client(ALICE, password) as phone:
         assert phone.request("PROPFIND", f"/{ALICE}/crm/", headers={"Depth": "0"}).status_code == 207
-        set_connections(database_url, False)
-        try:
+        with refused_connections(database_url):
             down_read = phone.request("PROPFIND", f"/{ALICE}/crm/", headers={"Depth": "0"})
             down_write = phone.put(f"/{ALICE}/crm/OUT-1.ics", content=vevent("OUT-1"))
-        finally:
-            set_connections(database_url, True)
         for response in (down_read, down_write):
             assert response.status_code == 503 and response.headers["Retry-After"] == "5"
         assert phone.request("PROPFIND", f"/{ALICE}/crm/", headers={"Depth": "0"}).status_code == 207

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 
 from tests import dav
 from tests.conftest import settings_with, start_server
-from tests.database_outages import set_connections
+from tests.database_outages import refused_connections
 from tests.factories import ALICE, activity, soon, user
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +45,6 @@ def scrape_until(client: httpx.Client, done, seconds: float = 15) -> dict:
 
 def poll(client: httpx.Client) -> httpx.Response:
     return client.request("PROPFIND", f"/{ALICE}/crm/", content=POLL, headers={"Depth": "0"})
-
 
 
 def test_health_answers_200_without_login_and_metrics_count_requests_without_user_data(crm, server):
@@ -75,7 +74,7 @@ def test_health_is_503_while_the_database_is_down_and_200_again_after(database_u
     crm.load({"users": [user(ALICE)]})
     with httpx.Client(base_url=server.url, timeout=30) as monitor:
         assert monitor.get("/health").status_code == 200
-        outage = _refused_connections if database_url.startswith("postgresql") else _missing_table
+        outage = refused_connections if database_url.startswith("postgresql") else _missing_table
         with outage(database_url):
             began = time.monotonic()
             down = monitor.get("/health")
@@ -163,16 +162,6 @@ def _served_url(process: subprocess.Popen) -> tuple[str, Path | None]:
             threading.Thread(target=process.stderr.read, daemon=True).start()
             return match.group(1), directory
     raise AssertionError(f"server did not start (exit {process.poll()})")
-
-
-@contextmanager
-def _refused_connections(database_url: str) -> Iterator[None]:
-    """PostgreSQL refuses the server's connections inside the block."""
-    set_connections(database_url, False)
-    try:
-        yield
-    finally:
-        set_connections(database_url, True)
 
 
 @contextmanager

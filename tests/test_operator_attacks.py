@@ -111,7 +111,7 @@ def test_a_forwarded_address_or_path_with_spaces_cannot_pose_as_other_fields_of_
 
 def _health(read_sessions):
     health = Health(read_sessions)
-    return health.problem, lambda: health.waiting, "EXISTS"
+    return health.problem, lambda: health._shared.waiting, "EXISTS"
 
 
 def _active_devices(read_sessions):

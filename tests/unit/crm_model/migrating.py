@@ -1,10 +1,10 @@
-"""Moving a test database to one Alembic revision, up or down (the migration tests)."""
+"""The migration tests' tools: moving a test database to one Alembic revision, up or down, and plain SQL."""
 
 from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from crm_model.db import MIGRATIONS
 
@@ -16,3 +16,16 @@ def migrate(engine: Engine, revision: str, *, down: bool = False) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         (command.downgrade if down else command.upgrade)(config, revision)
+
+
+def execute(engine: Engine, *statements: str) -> None:
+    """Run SQL ``statements`` in one transaction."""
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+
+
+def rows(engine: Engine, statement: str) -> list[tuple]:
+    """The rows of a SQL query, as tuples."""
+    with engine.begin() as connection:
+        return [tuple(row) for row in connection.execute(text(statement))]

@@ -7,26 +7,17 @@ from collections.abc import Iterator
 
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, inspect
 
 from crm_model.db import MIGRATIONS, make_engine, upgrade_schema
+from tests.unit.crm_model.migrating import execute as _sql
 from tests.unit.crm_model.migrating import migrate as _migrate
+from tests.unit.crm_model.migrating import rows as _rows
 
 
 def _head() -> str:
     """The newest revision (0004 or a later one that builds on it)."""
     return str(ScriptDirectory(str(MIGRATIONS)).get_current_head())
-
-
-def _sql(engine: Engine, *statements: str) -> None:
-    with engine.begin() as connection:
-        for statement in statements:
-            connection.execute(text(statement))
-
-
-def _rows(engine: Engine, statement: str) -> list[tuple]:
-    with engine.begin() as connection:
-        return [tuple(row) for row in connection.execute(text(statement))]
 
 
 _USER = ("INSERT INTO users (id, email, name, timezone, caldav_enabled, sync_type, synced_types) "

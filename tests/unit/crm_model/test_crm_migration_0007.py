@@ -15,13 +15,9 @@ from crm_model.services import devices as device_service
 from crm_model.services import users as user_service
 from crm_model.services.passwords import hash_password
 from tests.unit.crm_model.migrating import migrate as _migrate
+from tests.unit.crm_model.migrating import rows as _rows
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def _rows(engine: Engine, statement: str) -> list[tuple]:
-    with engine.begin() as connection:
-        return [tuple(row) for row in connection.execute(text(statement))]
 
 
 @pytest.fixture
