@@ -33,6 +33,7 @@ from server.health import Health
 from server.metrics import ActiveDevices
 from server.request_log import one_line
 from tests.factories import ALICE, user
+from tests.serving import serving_script
 from tests.test_health_metrics import samples, scrape_until
 from tests.test_operator_logs import TIME, serving
 from tests.test_serve_workers import _children, _wait_for
@@ -261,14 +262,7 @@ def test_a_metrics_directory_that_does_not_exist_is_one_line_before_any_process_
 def test_counts_of_a_killed_worker_stay_in_the_metrics_after_it_is_replaced(database_url, crm, tmp_path):
     crm.load({"users": [user(ALICE)]})
     refused = ("crm_caldav_requests_total", (("method", "GET"), ("status", "401")))
-    process = subprocess.Popen([str(Path(sys.executable).with_name("crm-caldav")), "serve", "--port", "0",
-                                "--workers", "2"], cwd=tmp_path, stderr=subprocess.PIPE,
-                               stdout=subprocess.DEVNULL, text=True,
-                               env={"CRM_CALDAV_DB": database_url, "PATH": str(Path(sys.executable).parent)})
-    try:
-        url = next(match.group(1) for line in process.stderr
-                   if (match := re.search(r"Serving CalDAV on (http://\S+)/", line)))
-        threading.Thread(target=process.stderr.read, daemon=True).start()
+    with serving_script(tmp_path, "--workers", "2", env={"CRM_CALDAV_DB": database_url}) as (process, _, url):
         workers = _wait_for(lambda: _children(process.pid) if len(_children(process.pid)) == 2 else None)
         with httpx.Client(base_url=url, timeout=30) as client:
             assert _wait_for(lambda: client.get("/health").status_code == 200)
@@ -280,13 +274,6 @@ def test_counts_of_a_killed_worker_stay_in_the_metrics_after_it_is_replaced(data
             assert [client.get("/nope").status_code for _ in range(2)] == [401] * 2
             assert scrape_until(client, lambda values: values.get(refused) == 8).get(refused) == 8
             assert samples(client.get("/metrics").text).get(refused) == 8
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
 
 @pytest.mark.parametrize("command", [["serve", "--port", "0"], ["caldav", "status"]])
 def test_a_database_port_that_is_not_a_number_is_one_line_for_serve_and_the_commands(tmp_path, command):

@@ -8,11 +8,7 @@ with only PATH and the variables given in its environment.
 
 from __future__ import annotations
 
-import re
-import signal
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,47 +20,25 @@ from sqlalchemy.engine import make_url
 from server.cli import _startup_line
 from server.config import Settings
 from tests.factories import ALICE, user
+from tests.serving import CRM_CALDAV, script_environment, serving_script
 
 pytestmark = pytest.mark.e2e
-CRM_CALDAV = str(Path(sys.executable).with_name("crm-caldav"))
-STARTED = re.compile(r"Serving CalDAV on (http://\S+/)")
 
 
 def _command(*args: str) -> list[str]:
     return [CRM_CALDAV, "serve", "--port", "0", *args]
 
 
-def _environment(env: dict[str, str]) -> dict[str, str]:
-    return {"PATH": str(Path(sys.executable).parent), **env}
-
-
 @contextmanager
 def _serving(folder: Path, *args: str, env: dict[str, str]) -> Iterator[tuple[str, str]]:
     """(startup line, bound URL) of a server started in ``folder``; stopped by SIGTERM (exit 0) at the end."""
-    process = subprocess.Popen(_command(*args), cwd=folder, env=_environment(env), text=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        assert process.stderr is not None
-        before = []
-        for line in process.stderr:
-            if match := STARTED.search(line):
-                threading.Thread(target=process.stderr.read, daemon=True).start()  # keep the pipe drained
-                yield line.rstrip("\n"), match.group(1)
-                break
-            before.append(line)
-        else:
-            raise AssertionError(f"serve did not start (exit {process.wait()}): {before}")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with serving_script(folder, *args, env=env) as (_, line, bound):
+        yield line, bound
 
 
 def _refused(folder: Path, *args: str, env: dict[str, str]) -> str:
     """The one error line of a `serve` that must not start."""
-    result = subprocess.run(_command(*args), cwd=folder, env=_environment(env), capture_output=True, text=True,
+    result = subprocess.run(_command(*args), cwd=folder, env=script_environment(env), capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     lines = result.stderr.strip().splitlines()
