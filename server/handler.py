@@ -139,12 +139,8 @@ class CalDavHandler:
         if credentials is not None:
             self._check_throttle(credentials[0], address)
         hot = self._hot_request(request)
-        remembered = self._auth.remembered(*credentials) if hot is not None and credentials is not None else None
-        if hot is not None and remembered is not None:
-            answer = self._answer_hot(request, hot, remembered.email, remembered.holds)  # one transaction: polls
-            if answer is not None:
-                self._note_use(environ, remembered.email, remembered.device_id)
-                return answer
+        if (answer := self._answer_remembered(environ, request, hot, credentials)) is not None:
+            return answer
         checked = self._authenticate(credentials, address, environ)
         user = checked.user
         self._note_use(environ, user.email, checked.device_id)
@@ -269,6 +265,18 @@ class CalDavHandler:
             return reports.parse_report(request.body, base_prefix=request.base_prefix,
                                         calendar_path=paths.calendar_path(request.parts[0]), root=request.root)
         return None
+
+    def _answer_remembered(self, environ: dict, request: DavRequest, hot: HotRequest | None,
+                           credentials: tuple[str, str] | None) -> Answer | None:
+        """The hot answer for a login checked within the cache period, in one transaction (phones' polls);
+        None when there is none (not a hot request, a login not remembered or no longer holding)."""
+        remembered = self._auth.remembered(*credentials) if hot is not None and credentials is not None else None
+        if hot is None or remembered is None:
+            return None
+        answer = self._answer_hot(request, hot, remembered.email, remembered.holds)
+        if answer is not None:
+            self._note_use(environ, remembered.email, remembered.device_id)
+        return answer
 
     def _answer_hot(self, request: DavRequest, hot: HotRequest, email: str, login: tuple[int, int]) -> Answer | None:
         """The answer to a poll or hot REPORT of ``email``, whose password was checked recently.
